@@ -1,0 +1,20 @@
+//! Tenants, staff accounts, sessions, API tokens and members: the rules, not the transport.
+//!
+//! Credentials (session cookies, API tokens, invitations) are random secrets that name their
+//! tenant in clear and are stored only as SHA-256 digests; a forged or altered one finds no row.
+//! Every function that touches tenant data takes a [`Principal`] or a credential and works
+//! through the tenant-scoped handle of `lacuna-storage`.
+
+mod credentials;
+mod error;
+mod members;
+mod principal;
+mod service;
+mod throttle;
+
+pub use credentials::Credential;
+pub use error::AccountError;
+pub use members::{MemberChange, NewMember};
+pub use principal::{Principal, PrincipalKind};
+pub use service::{Accounts, AccountsConfig, IssuedSession, MeView, NewToken, SignupInput};
+pub use throttle::Throttle;

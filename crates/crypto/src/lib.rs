@@ -1,0 +1,16 @@
+//! Lacuna's cryptography, built only from maintained RustCrypto primitives.
+//!
+//! Key hierarchy: the master key (from the environment or a key file, never from the database)
+//! derives, with HKDF-SHA256, a key-encryption key that wraps each tenant's own data key
+//! (AES-256-GCM, tenant id bound as associated data). Secrets live in types that zeroize on drop
+//! and never print.
+//!
+//! Nothing here logs a secret or puts one in an error message.
+
+mod keys;
+mod password;
+mod token;
+
+pub use keys::{DataKey, KeyError, MasterKey, MasterKeySource};
+pub use password::{PasswordError, PasswordHasher};
+pub use token::{constant_time_eq, random_token, sha256};

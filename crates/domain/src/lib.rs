@@ -1,0 +1,13 @@
+//! Lacuna's domain vocabulary: typed ids, roles and permissions, validated values.
+//!
+//! This crate depends on nothing of ours and knows nothing about HTTP or SQL. Everything that
+//! crosses a boundary (a request body, a database row) is turned into these types first, so
+//! the rest of the code can rely on what they guarantee.
+
+mod ids;
+mod rbac;
+mod values;
+
+pub use ids::{TenantId, TokenId, UserId};
+pub use rbac::{Permission, PermissionSet, Role};
+pub use values::{Email, Password, ValidationError, required_text};

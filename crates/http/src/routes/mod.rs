@@ -1,0 +1,85 @@
+//! Route table. Each handler's `#[utoipa::path]` states its security scopes (the permission it
+//! needs); its `Auth<…>` argument enforces the same. Routes without `security` are public and
+//! must be listed in `PUBLIC_ROUTES`, which the authorization-matrix test checks.
+
+mod accounts;
+mod members;
+mod meta;
+mod tokens;
+
+use crate::AppState;
+use crate::error::{ErrorBody, ErrorDetail};
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+/// The routes anyone may call, signed in or not.
+pub const PUBLIC_ROUTES: &[(&str, &str)] = &[
+    ("post", "/api/v1/signup"),
+    ("post", "/api/v1/auth/login"),
+    ("post", "/api/v1/auth/accept-invite"),
+    ("get", "/healthz"),
+];
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Lacuna API", description = "Practice platform for spas, salons and medspas."),
+    modifiers(&SecuritySchemes),
+    components(schemas(ErrorBody, ErrorDetail))
+)]
+struct ApiDoc;
+
+struct SecuritySchemes;
+
+impl Modify for SecuritySchemes {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "session",
+            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::new(crate::SESSION_COOKIE))),
+        );
+        components.add_security_scheme(
+            "token",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+pub(crate) fn build(state: AppState) -> (axum::Router, utoipa::openapi::OpenApi) {
+    let (router, doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(accounts::signup))
+        .routes(routes!(accounts::login))
+        .routes(routes!(accounts::logout))
+        .routes(routes!(accounts::accept_invite))
+        .routes(routes!(accounts::me))
+        .routes(routes!(members::list, members::invite))
+        .routes(routes!(members::get, members::change, members::remove))
+        .routes(routes!(tokens::list, tokens::create))
+        .routes(routes!(tokens::revoke))
+        .routes(routes!(meta::healthz))
+        .split_for_parts();
+    let doc_json = std::sync::Arc::new(doc.clone());
+    let router = router
+        .route(
+            "/api/openapi.json",
+            axum::routing::get(move || {
+                let doc = doc_json.clone();
+                async move { axum::Json((*doc).clone()) }
+            }),
+        )
+        .fallback(meta::not_found);
+    (crate::middleware::wrap(router.with_state(state.clone()), state), doc)
+}
+
+/// Parses a path id; anything that is not a valid id is simply not found.
+pub(crate) fn parse_id<T: std::str::FromStr>(raw: &str) -> Result<T, crate::ApiError> {
+    raw.parse().map_err(|_| crate::ApiError::not_found())
+}
+
+pub(crate) fn rfc3339(unix: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp(unix)
+        .ok()
+        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+        .unwrap_or_default()
+}

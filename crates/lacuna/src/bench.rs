@@ -1,0 +1,172 @@
+//! `lacuna bench http`: authenticated `GET /api/v1/me` against the bare `GET /healthz` of the
+//! same server in the same run, over HTTPS on loopback, on SQLite and PostgreSQL.
+//! Bounded in time and request count; it stops by itself.
+
+use crate::scratch::{Backend, Scratch};
+use anyhow::{Context, bail};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+#[derive(Debug, Clone)]
+pub struct HttpBenchOptions {
+    pub backends: Vec<Backend>,
+    pub duration: Duration,
+    pub concurrency: usize,
+    pub warmup: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct EndpointFigures {
+    pub endpoint: &'static str,
+    pub requests: usize,
+    pub errors: usize,
+    pub per_sec: f64,
+    pub p50_us: u64,
+    pub p99_us: u64,
+}
+
+#[derive(Debug, Clone)]
+pub struct HttpBenchResult {
+    pub backend: Backend,
+    pub bare: EndpointFigures,
+    pub me: EndpointFigures,
+}
+
+impl HttpBenchResult {
+    /// Authenticated throughput as a share of the bare ceiling.
+    pub fn ratio(&self) -> f64 {
+        if self.bare.per_sec == 0.0 { 0.0 } else { self.me.per_sec / self.bare.per_sec }
+    }
+}
+
+pub async fn http(opts: &HttpBenchOptions) -> anyhow::Result<Vec<HttpBenchResult>> {
+    let mut out = Vec::new();
+    for &backend in &opts.backends {
+        eprintln!("[{}] starting server …", backend.name());
+        let scratch = Scratch::new(backend).await?;
+        let app = crate::build(&scratch.config).await?;
+        let server = app.start().await?;
+        let cert = app.certificate_pem().context("bench needs TLS")?;
+        let client = reqwest::Client::builder()
+            .tls_certs_only([reqwest::Certificate::from_pem(&cert)?])
+            .pool_max_idle_per_host(opts.concurrency)
+            .build()?;
+        let base = server.base_url();
+        let signup = client
+            .post(format!("{base}/api/v1/signup"))
+            .json(&serde_json::json!({
+                "practice_name": "Bench Spa", "name": "Bench Owner",
+                "email": format!("bench-{}@example.com", uuid::Uuid::new_v4().simple()),
+                "password": "bench password 123"
+            }))
+            .send()
+            .await?;
+        if !signup.status().is_success() {
+            bail!("signup failed: {}", signup.status());
+        }
+        let cookie = signup
+            .headers()
+            .get(reqwest::header::SET_COOKIE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .context("no session cookie")?
+            .to_string();
+        let bare_url = format!("{base}/healthz");
+        let me_url = format!("{base}/api/v1/me");
+        eprintln!("[{}] warming up {:?} …", backend.name(), opts.warmup);
+        run(&client, &bare_url, None, opts.concurrency, opts.warmup, "warmup").await;
+        run(&client, &me_url, Some(&cookie), opts.concurrency, opts.warmup, "warmup").await;
+        eprintln!("[{}] measuring GET /healthz for {:?} …", backend.name(), opts.duration);
+        let bare = run(&client, &bare_url, None, opts.concurrency, opts.duration, "GET /healthz").await;
+        eprintln!("[{}] measuring GET /api/v1/me for {:?} …", backend.name(), opts.duration);
+        let me = run(&client, &me_url, Some(&cookie), opts.concurrency, opts.duration, "GET /api/v1/me").await;
+        if me.errors > 0 || bare.errors > 0 {
+            bail!("requests failed during the benchmark ({} bare, {} me)", bare.errors, me.errors);
+        }
+        out.push(HttpBenchResult { backend, bare, me });
+        server.shutdown(Duration::from_secs(5)).await?;
+        app.store.close().await;
+        drop(scratch);
+    }
+    Ok(out)
+}
+
+/// `concurrency` workers hammer `url` until `duration` has passed (at most 10M requests).
+async fn run(
+    client: &reqwest::Client,
+    url: &str,
+    cookie: Option<&str>,
+    concurrency: usize,
+    duration: Duration,
+    endpoint: &'static str,
+) -> EndpointFigures {
+    const MAX_REQUESTS: usize = 10_000_000;
+    let deadline = Instant::now() + duration;
+    let counter = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..concurrency {
+        let client = client.clone();
+        let url = url.to_string();
+        let cookie = cookie.map(str::to_string);
+        let counter = counter.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut lat = Vec::with_capacity(16 * 1024);
+            let mut errors = 0usize;
+            while Instant::now() < deadline && counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed) < MAX_REQUESTS
+            {
+                let t = Instant::now();
+                let mut req = client.get(&url);
+                if let Some(c) = &cookie {
+                    req = req.header(reqwest::header::COOKIE, c);
+                }
+                match req.send().await {
+                    Ok(r) if r.status().is_success() => {
+                        let _ = r.bytes().await;
+                        lat.push(t.elapsed().as_micros() as u64);
+                    }
+                    _ => errors += 1,
+                }
+            }
+            (lat, errors)
+        }));
+    }
+    let mut all = Vec::new();
+    let mut errors = 0;
+    for t in tasks {
+        if let Ok((l, e)) = t.await {
+            all.extend(l);
+            errors += e;
+        }
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    all.sort_unstable();
+    let pct =
+        |p: f64| all.get(((all.len() as f64 * p) as usize).min(all.len().saturating_sub(1))).copied().unwrap_or(0);
+    EndpointFigures {
+        endpoint,
+        requests: all.len(),
+        errors,
+        per_sec: all.len() as f64 / elapsed,
+        p50_us: pct(0.50),
+        p99_us: pct(0.99),
+    }
+}
+
+pub fn print_http(results: &[HttpBenchResult]) {
+    println!("{:<9} {:<16} {:>9} {:>11} {:>9} {:>9}", "backend", "endpoint", "requests", "req/s", "p50 µs", "p99 µs");
+    for r in results {
+        for f in [&r.bare, &r.me] {
+            println!(
+                "{:<9} {:<16} {:>9} {:>11.0} {:>9} {:>9}",
+                r.backend.name(),
+                f.endpoint,
+                f.requests,
+                f.per_sec,
+                f.p50_us,
+                f.p99_us
+            );
+        }
+        println!("{:<9} ratio /me ÷ /healthz = {:.1}% (goal ≥ 50%)", r.backend.name(), r.ratio() * 100.0);
+    }
+}

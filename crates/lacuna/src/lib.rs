@@ -1,0 +1,130 @@
+//! Wiring: configuration → store, keys, services → HTTP app. `lacuna serve`, `lacuna bench`
+//! and the integration tests all build the application through [`build`], so what is tested is
+//! what runs.
+
+pub mod bench;
+pub mod scratch;
+
+use anyhow::Context;
+use lacuna_accounts::{Accounts, AccountsConfig};
+use lacuna_crypto::{MasterKey, MasterKeySource, PasswordHasher};
+use lacuna_http::{AppState, HttpSettings, RunningServer, ServeConfig, TlsMode};
+use lacuna_storage::{PgConfig, Store, StoreConfig};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// Everything `serve` needs to know.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub data_dir: PathBuf,
+    /// `postgres://…` selects PostgreSQL (migrations run as this, the owner); otherwise SQLite.
+    pub database_url: Option<String>,
+    /// The application role's own URL (production); derived from `database_url` when absent.
+    pub app_database_url: Option<String>,
+    pub app_role: String,
+    /// Base64 of 32 bytes; when absent, `<data_dir>/master.key` is used (created on first start).
+    pub master_key: Option<String>,
+    pub listen: SocketAddr,
+    pub tls: TlsChoice,
+    pub trust_proxy: bool,
+}
+
+#[derive(Debug, Clone)]
+pub enum TlsChoice {
+    /// Generate (once) and use a self-signed certificate in the data dir.
+    SelfSigned,
+    Files {
+        cert: PathBuf,
+        key: PathBuf,
+    },
+    InsecureHttp,
+}
+
+impl Config {
+    /// Defaults for a data dir: SQLite, self-signed TLS on a random loopback port.
+    pub fn local(data_dir: PathBuf) -> Self {
+        Self {
+            data_dir,
+            database_url: None,
+            app_database_url: None,
+            app_role: "lacuna_app".into(),
+            master_key: None,
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            tls: TlsChoice::SelfSigned,
+            trust_proxy: false,
+        }
+    }
+
+    fn store_config(&self) -> StoreConfig {
+        match &self.database_url {
+            Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+                StoreConfig::Postgres(PgConfig {
+                    owner_url: url.clone(),
+                    app_url: self.app_database_url.clone(),
+                    app_role: self.app_role.clone(),
+                })
+            }
+            _ => StoreConfig::Sqlite { path: self.data_dir.join("lacuna.db") },
+        }
+    }
+}
+
+/// The assembled application, ready to be served.
+pub struct App {
+    pub state: AppState,
+    pub store: Store,
+    pub router: axum::Router,
+    pub openapi: utoipa::openapi::OpenApi,
+    tls: TlsMode,
+    listen: SocketAddr,
+}
+
+/// Loads the master key, opens (and migrates) the store, and builds the router.
+pub async fn build(config: &Config) -> anyhow::Result<App> {
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("creating data dir {}", config.data_dir.display()))?;
+    let (master, source) = MasterKey::load(config.master_key.as_deref(), &config.data_dir.join("master.key"))?;
+    match source {
+        MasterKeySource::Environment => tracing::info!("master key from LACUNA_MASTER_KEY"),
+        MasterKeySource::ExistingFile => {
+            tracing::warn!("master key from the key file in the data dir; production should supply LACUNA_MASTER_KEY")
+        }
+        MasterKeySource::GeneratedFile => tracing::warn!(
+            "generated a new master key file in the data dir (mode 0600); production should supply its own via LACUNA_MASTER_KEY and keep it apart from backups"
+        ),
+    }
+    let store = Store::open(&config.store_config()).await.context("opening the store")?;
+    let accounts = Accounts::new(store.clone(), Arc::new(master), PasswordHasher::new(), AccountsConfig::default());
+    let tls = match &config.tls {
+        TlsChoice::SelfSigned => {
+            let (cert, key, generated) = lacuna_http::ensure_self_signed(&config.data_dir)?;
+            if generated {
+                tracing::warn!(cert = %cert.display(), "generated a self-signed certificate for local use");
+            }
+            TlsMode::Files { cert, key }
+        }
+        TlsChoice::Files { cert, key } => TlsMode::Files { cert: cert.clone(), key: key.clone() },
+        TlsChoice::InsecureHttp => TlsMode::InsecureHttp,
+    };
+    let hsts = !matches!(tls, TlsMode::InsecureHttp);
+    let state = AppState::new(accounts, HttpSettings { trust_proxy: config.trust_proxy, hsts });
+    let (router, openapi) = lacuna_http::app(state.clone());
+    Ok(App { state, store, router, openapi, tls, listen: config.listen })
+}
+
+impl App {
+    /// Starts serving; returns once the socket listens.
+    pub async fn start(&self) -> anyhow::Result<RunningServer> {
+        let cfg = ServeConfig { listen: self.listen, tls: self.tls.clone() };
+        Ok(lacuna_http::start(self.router.clone(), cfg).await?)
+    }
+
+    /// The PEM certificate the server presents (for clients that must trust it).
+    pub fn certificate_pem(&self) -> Option<Vec<u8>> {
+        match &self.tls {
+            TlsMode::Files { cert, .. } => std::fs::read(cert).ok(),
+            TlsMode::InsecureHttp => None,
+        }
+    }
+}

@@ -1,0 +1,171 @@
+//! The `lacuna` command: `serve`, `bench`, and operator tasks.
+
+use clap::{Parser, Subcommand, ValueEnum};
+use lacuna::scratch::Backend;
+use lacuna::{Config, TlsChoice};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+#[derive(Parser)]
+#[command(name = "lacuna", version, about = "Practice platform for spas, salons and medspas")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server (HTTPS; SQLite in the data dir unless DATABASE_URL names PostgreSQL).
+    Serve(ServeArgs),
+    /// Measure performance.
+    #[command(subcommand)]
+    Bench(BenchCommand),
+}
+
+#[derive(clap::Args)]
+struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8443", env = "LACUNA_LISTEN")]
+    listen: SocketAddr,
+    /// Where the SQLite database, key file and generated certificate live.
+    #[arg(long, default_value = "./lacuna-data", env = "LACUNA_DATA_DIR")]
+    data_dir: PathBuf,
+    /// PostgreSQL owner URL (runs migrations); without it, SQLite in the data dir.
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+    database_url: Option<String>,
+    /// PostgreSQL URL of the non-owner application role (derived from DATABASE_URL if absent).
+    #[arg(long, env = "LACUNA_APP_DATABASE_URL", hide_env_values = true)]
+    app_database_url: Option<String>,
+    /// Name of the PostgreSQL application role.
+    #[arg(long, default_value = "lacuna_app", env = "LACUNA_APP_ROLE")]
+    app_role: String,
+    /// TLS certificate (PEM). Without it, a self-signed one is generated in the data dir.
+    #[arg(long, requires = "tls_key", env = "LACUNA_TLS_CERT")]
+    tls_cert: Option<PathBuf>,
+    /// TLS private key (PEM).
+    #[arg(long, requires = "tls_cert", env = "LACUNA_TLS_KEY")]
+    tls_key: Option<PathBuf>,
+    /// Serve plain HTTP. Only for tests or behind a TLS-terminating proxy on this host.
+    #[arg(long, conflicts_with_all = ["tls_cert", "tls_key"])]
+    insecure_http: bool,
+    /// Trust the last X-Forwarded-For hop as the client address (only behind your own proxy).
+    #[arg(long, env = "LACUNA_TRUST_PROXY")]
+    trust_proxy: bool,
+}
+
+#[derive(Subcommand)]
+enum BenchCommand {
+    /// Authenticated GET /api/v1/me against the bare GET /healthz, same server, same run.
+    Http {
+        #[arg(long, value_enum, default_value = "both")]
+        backend: BackendArg,
+        /// Seconds per endpoint.
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+        #[arg(long, default_value_t = 32)]
+        concurrency: usize,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum BackendArg {
+    Sqlite,
+    Postgres,
+    Both,
+}
+
+impl BackendArg {
+    fn backends(self) -> Vec<Backend> {
+        match self {
+            BackendArg::Sqlite => vec![Backend::Sqlite],
+            BackendArg::Postgres => vec![Backend::Postgres],
+            BackendArg::Both => vec![Backend::Sqlite, Backend::Postgres],
+        }
+    }
+}
+
+fn init_tracing(default: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("LACUNA_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    rt.block_on(async move {
+        match cli.command {
+            Command::Serve(args) => {
+                init_tracing("info");
+                serve(args).await
+            }
+            Command::Bench(BenchCommand::Http { backend, seconds, concurrency }) => {
+                init_tracing("warn");
+                let opts = lacuna::bench::HttpBenchOptions {
+                    backends: backend.backends(),
+                    duration: Duration::from_secs(seconds),
+                    concurrency,
+                    warmup: Duration::from_secs(2),
+                };
+                let results = lacuna::bench::http(&opts).await?;
+                lacuna::bench::print_http(&results);
+                Ok(())
+            }
+        }
+    })
+}
+
+async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let tls = match (args.insecure_http, args.tls_cert, args.tls_key) {
+        (true, _, _) => {
+            tracing::warn!("!!! --insecure-http: serving PLAIN HTTP. Sessions and passwords travel unencrypted. !!!");
+            tracing::warn!("!!! Use this only for tests or behind a TLS-terminating proxy on this host.        !!!");
+            TlsChoice::InsecureHttp
+        }
+        (false, Some(cert), Some(key)) => TlsChoice::Files { cert, key },
+        _ => TlsChoice::SelfSigned,
+    };
+    let config = Config {
+        data_dir: args.data_dir,
+        database_url: args.database_url,
+        app_database_url: args.app_database_url,
+        app_role: args.app_role,
+        master_key: std::env::var("LACUNA_MASTER_KEY").ok(),
+        listen: args.listen,
+        tls,
+        trust_proxy: args.trust_proxy,
+    };
+    let app = lacuna::build(&config).await?;
+    let server = app.start().await?;
+    tracing::info!(url = %server.base_url(), backend = app.store.backend().name(), "lacuna is listening");
+    eprintln!("Lacuna is running at {}  (Ctrl-C to stop)", server.base_url());
+    let handle = server.handle();
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        tracing::info!("shutting down: finishing in-flight requests");
+        handle.graceful_shutdown(Some(Duration::from_secs(20)));
+    });
+    server.wait().await?;
+    app.store.close().await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+}

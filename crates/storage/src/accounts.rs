@@ -1,0 +1,379 @@
+//! Rows and queries for tenants, keys, staff, sessions and API tokens.
+//! Every query here binds the transaction's tenant as `$1`.
+
+use crate::tx::on_conn;
+use crate::{Result, StorageError, TenantTx};
+use lacuna_domain::{PermissionSet, Role, TenantId, TokenId, UserId};
+
+fn corrupt(what: &str) -> StorageError {
+    StorageError::Corrupt(what.to_string())
+}
+
+fn parse_id<T: std::str::FromStr>(s: &str, what: &str) -> Result<T> {
+    s.parse().map_err(|_| corrupt(what))
+}
+
+/// What sign-in needs to know about an email.
+#[derive(Debug, Clone)]
+pub struct LoginRow {
+    pub user_id: UserId,
+    pub tenant_id: TenantId,
+    /// `None` while an invitation has not been accepted.
+    pub password_hash: Option<String>,
+}
+
+impl LoginRow {
+    pub(crate) fn from_tuple((id, tenant, hash): (String, String, Option<String>)) -> Result<Self> {
+        Ok(Self {
+            user_id: parse_id(&id, "users.id")?,
+            tenant_id: parse_id(&tenant, "users.tenant_id")?,
+            password_hash: hash,
+        })
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct MemberRow {
+    pub user_id: UserId,
+    pub email: String,
+    pub name: String,
+    pub role: Role,
+    /// `None`: the role's full set. `Some`: narrowed by an owner (always a subset of the role).
+    pub permissions: Option<PermissionSet>,
+    /// True until the invitation is accepted and a password set.
+    pub invited: bool,
+    pub created_at: i64,
+}
+
+type MemberTuple = (String, String, String, String, Option<String>, Option<String>, i64);
+
+impl MemberRow {
+    fn from_tuple((id, email, name, role, perms, pw, created): MemberTuple) -> Result<Self> {
+        Ok(Self {
+            user_id: parse_id(&id, "members.user_id")?,
+            email,
+            name,
+            role: role.parse().map_err(|_| corrupt("members.role"))?,
+            permissions: perms
+                .map(|p| PermissionSet::from_storage(&p).map_err(|_| corrupt("members.permissions")))
+                .transpose()?,
+            invited: pw.is_none(),
+            created_at: created,
+        })
+    }
+
+    /// What the member may do: the role's permissions, narrowed if the owner narrowed them.
+    pub fn effective_permissions(&self) -> PermissionSet {
+        let role = self.role.permissions();
+        self.permissions.map_or(role, |p| p.intersect(role))
+    }
+}
+
+const MEMBER_SELECT: &str = "SELECT m.user_id, u.email, m.name, m.role, m.permissions, u.password_hash, m.created_at
+     FROM members m JOIN users u ON u.tenant_id = m.tenant_id AND u.id = m.user_id";
+
+#[derive(Debug, Clone)]
+pub struct SessionRow {
+    pub user_id: UserId,
+    pub csrf_token: String,
+    pub created_at: i64,
+    pub last_seen_at: i64,
+    pub expires_at: i64,
+    pub revoked_at: Option<i64>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ApiTokenRow {
+    pub id: TokenId,
+    pub name: String,
+    pub permissions: PermissionSet,
+    pub created_by: UserId,
+    pub created_at: i64,
+    pub last_used_at: Option<i64>,
+    pub revoked_at: Option<i64>,
+}
+
+type TokenTuple = (String, String, String, String, i64, Option<i64>, Option<i64>);
+
+impl ApiTokenRow {
+    fn from_tuple((id, name, perms, by, created, used, revoked): TokenTuple) -> Result<Self> {
+        Ok(Self {
+            id: parse_id(&id, "api_tokens.id")?,
+            name,
+            permissions: PermissionSet::from_storage(&perms).map_err(|_| corrupt("api_tokens.permissions"))?,
+            created_by: parse_id(&by, "api_tokens.created_by")?,
+            created_at: created,
+            last_used_at: used,
+            revoked_at: revoked,
+        })
+    }
+}
+
+const TOKEN_SELECT: &str =
+    "SELECT id, name, permissions, created_by, created_at, last_used_at, revoked_at FROM api_tokens";
+
+impl TenantTx {
+    // ---- tenant and keys ----
+
+    pub async fn create_tenant(&mut self, name: &str, now: i64) -> Result<()> {
+        const SQL: &str = "INSERT INTO tenants (id, name, created_at, updated_at) VALUES ($1, $2, $3, $3)";
+        let t = self.tenant_str.clone();
+        on_conn!(self, c => sqlx::query(SQL).bind(&t).bind(name).bind(now).execute(c).await.map(|r| r.rows_affected()))?;
+        Ok(())
+    }
+
+    pub async fn tenant_name(&mut self) -> Result<Option<String>> {
+        const SQL: &str = "SELECT name FROM tenants WHERE id = $1";
+        let t = self.tenant_str.clone();
+        let row: Option<(String,)> = on_conn!(self, c => sqlx::query_as(SQL).bind(&t).fetch_optional(c).await)?;
+        Ok(row.map(|r| r.0))
+    }
+
+    /// Serialises changes to the tenant's membership (e.g. the last-owner rule) by taking the
+    /// tenant row's write lock on PostgreSQL; on SQLite the transaction already holds the lock.
+    pub async fn lock_tenant(&mut self, now: i64) -> Result<bool> {
+        const SQL: &str = "UPDATE tenants SET updated_at = $2 WHERE id = $1";
+        let t = self.tenant_str.clone();
+        let n = on_conn!(self, c => sqlx::query(SQL).bind(&t).bind(now).execute(c).await.map(|r| r.rows_affected()))?;
+        Ok(n == 1)
+    }
+
+    pub async fn insert_tenant_key(&mut self, version: i64, wrapped: &[u8], now: i64) -> Result<()> {
+        const SQL: &str = "INSERT INTO tenant_keys (tenant_id, version, wrapped, created_at) VALUES ($1, $2, $3, $4)";
+        let t = self.tenant_str.clone();
+        on_conn!(self, c => sqlx::query(SQL).bind(&t).bind(version).bind(wrapped).bind(now).execute(c).await.map(|r| r.rows_affected()))?;
+        Ok(())
+    }
+
+    /// The newest wrapped data key: (version, wrapped bytes).
+    pub async fn current_tenant_key(&mut self) -> Result<Option<(i64, Vec<u8>)>> {
+        const SQL: &str = "SELECT version, wrapped FROM tenant_keys WHERE tenant_id = $1 ORDER BY version DESC LIMIT 1";
+        let t = self.tenant_str.clone();
+        Ok(on_conn!(self, c => sqlx::query_as(SQL).bind(&t).fetch_optional(c).await)?)
+    }
+
+    // ---- users and members ----
+
+    pub async fn insert_user(
+        &mut self,
+        user: UserId,
+        email: &str,
+        password_hash: Option<&str>,
+        now: i64,
+    ) -> Result<()> {
+        const SQL: &str =
+            "INSERT INTO users (tenant_id, id, email, password_hash, created_at) VALUES ($1, $2, $3, $4, $5)";
+        let t = self.tenant_str.clone();
+        let id = user.to_string();
+        on_conn!(self, c => sqlx::query(SQL).bind(&t).bind(&id).bind(email).bind(password_hash).bind(now).execute(c).await.map(|r| r.rows_affected()))
+            .map_err(StorageError::unique("email"))?;
+        Ok(())
+    }
+
+    pub async fn set_password(&mut self, user: UserId, hash: &str) -> Result<bool> {
+        const SQL: &str = "UPDATE users SET password_hash = $3 WHERE tenant_id = $1 AND id = $2";
+        let t = self.tenant_str.clone();
+        let id = user.to_string();
+        let n = on_conn!(self, c => sqlx::query(SQL).bind(&t).bind(&id).bind(hash).execute(c).await.map(|r| r.rows_affected()))?;
+        Ok(n == 1)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub async fn insert_member(
+        &mut self,
+        user: UserId,
+        name: &str,
+        role: Role,
+        permissions: Option<PermissionSet>,
+        invite_hash: Option<&[u8]>,
+        invite_expires_at: Option<i64>,
+        now: i64,
+    ) -> Result<()> {
+        const SQL: &str = "INSERT INTO members (tenant_id, user_id, name, role, permissions, invite_hash,
+                invite_expires_at, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)";
+        let t = self.tenant_str.clone();
+        let id = user.to_string();
+        let perms = permissions.map(PermissionSet::to_storage);
+        on_conn!(self, c => sqlx::query(SQL).bind(&t).bind(&id).bind(name).bind(role.name()).bind(&perms)
+            .bind(invite_hash).bind(invite_expires_at).bind(now).execute(c).await.map(|r| r.rows_affected()))?;
+        Ok(())
+    }
+
+    pub async fn member(&mut self, user: UserId) -> Result<Option<MemberRow>> {
+        const SQL: &str = const_str_concat!(MEMBER_SELECT, " WHERE m.tenant_id = $1 AND m.user_id = $2");
+        let t = self.tenant_str.clone();
+        let id = user.to_string();
+        let row: Option<MemberTuple> =
+            on_conn!(self, c => sqlx::query_as(SQL).bind(&t).bind(&id).fetch_optional(c).await)?;
+        row.map(MemberRow::from_tuple).transpose()
+    }
+
+    pub async fn members(&mut self) -> Result<Vec<MemberRow>> {
+        const SQL: &str = const_str_concat!(MEMBER_SELECT, " WHERE m.tenant_id = $1 ORDER BY m.created_at, m.user_id");
+        let t = self.tenant_str.clone();
+        let rows: Vec<MemberTuple> = on_conn!(self, c => sqlx::query_as(SQL).bind(&t).fetch_all(c).await)?;
+        rows.into_iter().map(MemberRow::from_tuple).collect()
+    }
+
+    /// The member whose unexpired invitation has this hash.
+    pub async fn member_by_invite(&mut self, invite_hash: &[u8], now: i64) -> Result<Option<UserId>> {
+        const SQL: &str =
+            "SELECT user_id FROM members WHERE tenant_id = $1 AND invite_hash = $2 AND invite_expires_at > $3";
+        let t = self.tenant_str.clone();
+        let row: Option<(String,)> =
+            on_conn!(self, c => sqlx::query_as(SQL).bind(&t).bind(invite_hash).bind(now).fetch_optional(c).await)?;
+        row.map(|(id,)| parse_id(&id, "members.user_id")).transpose()
+    }
+
+    pub async fn clear_invite(&mut self, user: UserId, now: i64) -> Result<()> {
+        const SQL: &str = "UPDATE members SET invite_hash = NULL, invite_expires_at = NULL, updated_at = $3
+             WHERE tenant_id = $1 AND user_id = $2";
+        let t = self.tenant_str.clone();
+        let id = user.to_string();
+        on_conn!(self, c => sqlx::query(SQL).bind(&t).bind(&id).bind(now).execute(c).await.map(|r| r.rows_affected()))?;
+        Ok(())
+    }
+
+    pub async fn update_member_access(
+        &mut self,
+        user: UserId,
+        role: Role,
+        permissions: Option<PermissionSet>,
+        now: i64,
+    ) -> Result<bool> {
+        const SQL: &str = "UPDATE members SET role = $3, permissions = $4, updated_at = $5
+             WHERE tenant_id = $1 AND user_id = $2";
+        let t = self.tenant_str.clone();
+        let id = user.to_string();
+        let perms = permissions.map(PermissionSet::to_storage);
+        let n = on_conn!(self, c => sqlx::query(SQL).bind(&t).bind(&id).bind(role.name()).bind(&perms).bind(now)
+            .execute(c).await.map(|r| r.rows_affected()))?;
+        Ok(n == 1)
+    }
+
+    /// Removes the member and their login identity; their sessions go with them.
+    pub async fn delete_member(&mut self, user: UserId) -> Result<bool> {
+        const SESSIONS: &str = "DELETE FROM sessions WHERE tenant_id = $1 AND user_id = $2";
+        const MEMBER: &str = "DELETE FROM members WHERE tenant_id = $1 AND user_id = $2";
+        const USER: &str = "DELETE FROM users WHERE tenant_id = $1 AND id = $2";
+        let t = self.tenant_str.clone();
+        let id = user.to_string();
+        let n = on_conn!(self, c => {
+            sqlx::query(SESSIONS).bind(&t).bind(&id).execute(&mut *c).await?;
+            let n = sqlx::query(MEMBER).bind(&t).bind(&id).execute(&mut *c).await?.rows_affected();
+            sqlx::query(USER).bind(&t).bind(&id).execute(&mut *c).await?;
+            Ok::<_, sqlx::Error>(n)
+        })?;
+        Ok(n == 1)
+    }
+
+    pub async fn count_owners(&mut self) -> Result<i64> {
+        const SQL: &str = "SELECT COUNT(*) FROM members WHERE tenant_id = $1 AND role = 'owner'";
+        let t = self.tenant_str.clone();
+        let (n,): (i64,) = on_conn!(self, c => sqlx::query_as(SQL).bind(&t).fetch_one(c).await)?;
+        Ok(n)
+    }
+
+    // ---- sessions ----
+
+    pub async fn insert_session(&mut self, token_hash: &[u8], s: &SessionRow) -> Result<()> {
+        const SQL: &str = "INSERT INTO sessions (tenant_id, token_hash, user_id, csrf_token, created_at,
+                last_seen_at, expires_at, revoked_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
+        let t = self.tenant_str.clone();
+        let user = s.user_id.to_string();
+        on_conn!(self, c => sqlx::query(SQL).bind(&t).bind(token_hash).bind(&user).bind(&s.csrf_token)
+            .bind(s.created_at).bind(s.last_seen_at).bind(s.expires_at).bind(s.revoked_at).execute(c).await.map(|r| r.rows_affected()))?;
+        Ok(())
+    }
+
+    pub async fn session(&mut self, token_hash: &[u8]) -> Result<Option<SessionRow>> {
+        const SQL: &str = "SELECT user_id, csrf_token, created_at, last_seen_at, expires_at, revoked_at
+             FROM sessions WHERE tenant_id = $1 AND token_hash = $2";
+        let t = self.tenant_str.clone();
+        let row: Option<(String, String, i64, i64, i64, Option<i64>)> =
+            on_conn!(self, c => sqlx::query_as(SQL).bind(&t).bind(token_hash).fetch_optional(c).await)?;
+        row.map(|(user, csrf, created, seen, expires, revoked)| {
+            Ok(SessionRow {
+                user_id: parse_id(&user, "sessions.user_id")?,
+                csrf_token: csrf,
+                created_at: created,
+                last_seen_at: seen,
+                expires_at: expires,
+                revoked_at: revoked,
+            })
+        })
+        .transpose()
+    }
+
+    pub async fn touch_session(&mut self, token_hash: &[u8], now: i64) -> Result<()> {
+        const SQL: &str = "UPDATE sessions SET last_seen_at = $3 WHERE tenant_id = $1 AND token_hash = $2";
+        let t = self.tenant_str.clone();
+        on_conn!(self, c => sqlx::query(SQL).bind(&t).bind(token_hash).bind(now).execute(c).await.map(|r| r.rows_affected()))?;
+        Ok(())
+    }
+
+    pub async fn revoke_session(&mut self, token_hash: &[u8], now: i64) -> Result<bool> {
+        const SQL: &str = "UPDATE sessions SET revoked_at = $3
+             WHERE tenant_id = $1 AND token_hash = $2 AND revoked_at IS NULL";
+        let t = self.tenant_str.clone();
+        let n = on_conn!(self, c => sqlx::query(SQL).bind(&t).bind(token_hash).bind(now).execute(c).await
+            .map(|r| r.rows_affected()))?;
+        Ok(n == 1)
+    }
+
+    /// Revokes every live session of a member (after a role or permission change).
+    pub async fn revoke_sessions_of(&mut self, user: UserId, now: i64) -> Result<u64> {
+        const SQL: &str = "UPDATE sessions SET revoked_at = $3
+             WHERE tenant_id = $1 AND user_id = $2 AND revoked_at IS NULL";
+        let t = self.tenant_str.clone();
+        let id = user.to_string();
+        Ok(
+            on_conn!(self, c => sqlx::query(SQL).bind(&t).bind(&id).bind(now).execute(c).await.map(|r| r.rows_affected()))?,
+        )
+    }
+
+    // ---- API tokens ----
+
+    pub async fn insert_api_token(&mut self, token_hash: &[u8], row: &ApiTokenRow) -> Result<()> {
+        const SQL: &str = "INSERT INTO api_tokens (tenant_id, id, name, token_hash, permissions, created_by,
+                created_at, last_used_at, revoked_at) VALUES ($1, $2, $3, $4, $5, $6, $7, NULL, NULL)";
+        let t = self.tenant_str.clone();
+        let id = row.id.to_string();
+        let by = row.created_by.to_string();
+        on_conn!(self, c => sqlx::query(SQL).bind(&t).bind(&id).bind(&row.name).bind(token_hash)
+            .bind(row.permissions.to_storage()).bind(&by).bind(row.created_at).execute(c).await.map(|r| r.rows_affected()))?;
+        Ok(())
+    }
+
+    pub async fn api_token_by_hash(&mut self, token_hash: &[u8]) -> Result<Option<ApiTokenRow>> {
+        const SQL: &str = const_str_concat!(TOKEN_SELECT, " WHERE tenant_id = $1 AND token_hash = $2");
+        let t = self.tenant_str.clone();
+        let row: Option<TokenTuple> =
+            on_conn!(self, c => sqlx::query_as(SQL).bind(&t).bind(token_hash).fetch_optional(c).await)?;
+        row.map(ApiTokenRow::from_tuple).transpose()
+    }
+
+    pub async fn api_tokens(&mut self) -> Result<Vec<ApiTokenRow>> {
+        const SQL: &str = const_str_concat!(TOKEN_SELECT, " WHERE tenant_id = $1 ORDER BY created_at, id");
+        let t = self.tenant_str.clone();
+        let rows: Vec<TokenTuple> = on_conn!(self, c => sqlx::query_as(SQL).bind(&t).fetch_all(c).await)?;
+        rows.into_iter().map(ApiTokenRow::from_tuple).collect()
+    }
+
+    pub async fn revoke_api_token(&mut self, id: TokenId, now: i64) -> Result<bool> {
+        const SQL: &str =
+            "UPDATE api_tokens SET revoked_at = $3 WHERE tenant_id = $1 AND id = $2 AND revoked_at IS NULL";
+        let t = self.tenant_str.clone();
+        let id = id.to_string();
+        let n = on_conn!(self, c => sqlx::query(SQL).bind(&t).bind(&id).bind(now).execute(c).await.map(|r| r.rows_affected()))?;
+        Ok(n == 1)
+    }
+
+    pub async fn touch_api_token(&mut self, id: TokenId, now: i64) -> Result<()> {
+        const SQL: &str = "UPDATE api_tokens SET last_used_at = $3 WHERE tenant_id = $1 AND id = $2";
+        let t = self.tenant_str.clone();
+        let id = id.to_string();
+        on_conn!(self, c => sqlx::query(SQL).bind(&t).bind(&id).bind(now).execute(c).await.map(|r| r.rows_affected()))?;
+        Ok(())
+    }
+}

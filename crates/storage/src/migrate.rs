@@ -1,0 +1,80 @@
+//! Schema migrations for both backends, applied in order at start inside one transaction.
+//! Each schema change goes into both lists in the same commit; a test builds both from
+//! scratch and compares their tables and columns.
+
+use crate::{Result, StorageError};
+
+pub struct Migration {
+    pub version: i64,
+    pub name: &'static str,
+    pub sql: &'static str,
+}
+
+pub const MIGRATIONS_SQLITE: &[Migration] =
+    &[Migration { version: 1, name: "foundation", sql: include_str!("../migrations/sqlite/0001_foundation.sql") }];
+
+pub const MIGRATIONS_POSTGRES: &[Migration] =
+    &[Migration { version: 1, name: "foundation", sql: include_str!("../migrations/postgres/0001_foundation.sql") }];
+
+const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS lacuna_migrations (
+    version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)";
+
+pub(crate) async fn run_sqlite(pool: &sqlx::SqlitePool) -> Result<usize> {
+    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
+    sqlx::raw_sql(CREATE_TABLE).execute(&mut *tx).await?;
+    let applied: Vec<(i64,)> = sqlx::query_as("SELECT version FROM lacuna_migrations").fetch_all(&mut *tx).await?;
+    let mut n = 0;
+    for m in MIGRATIONS_SQLITE.iter().filter(|m| !applied.iter().any(|(v,)| *v == m.version)) {
+        sqlx::raw_sql(m.sql).execute(&mut *tx).await.map_err(|source| StorageError::Migration {
+            version: m.version,
+            name: m.name,
+            source,
+        })?;
+        sqlx::query("INSERT INTO lacuna_migrations (version, name, applied_at) VALUES ($1, $2, $3)")
+            .bind(m.version)
+            .bind(m.name)
+            .bind(crate::now_unix())
+            .execute(&mut *tx)
+            .await?;
+        n += 1;
+    }
+    tx.commit().await?;
+    Ok(n)
+}
+
+pub(crate) async fn run_postgres(pool: &sqlx::PgPool) -> Result<usize> {
+    let mut tx = pool.begin().await?;
+    // One migrator at a time per database, even with several servers starting together.
+    sqlx::query("SELECT pg_advisory_xact_lock(7262686)").execute(&mut *tx).await?;
+    sqlx::raw_sql(CREATE_TABLE).execute(&mut *tx).await?;
+    let applied: Vec<(i64,)> = sqlx::query_as("SELECT version FROM lacuna_migrations").fetch_all(&mut *tx).await?;
+    let mut n = 0;
+    for m in MIGRATIONS_POSTGRES.iter().filter(|m| !applied.iter().any(|(v,)| *v == m.version)) {
+        sqlx::raw_sql(m.sql).execute(&mut *tx).await.map_err(|source| StorageError::Migration {
+            version: m.version,
+            name: m.name,
+            source,
+        })?;
+        sqlx::query("INSERT INTO lacuna_migrations (version, name, applied_at) VALUES ($1, $2, $3)")
+            .bind(m.version)
+            .bind(m.name)
+            .bind(crate::now_unix())
+            .execute(&mut *tx)
+            .await?;
+        n += 1;
+    }
+    tx.commit().await?;
+    Ok(n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn both_backends_have_the_same_migration_versions() {
+        let s: Vec<_> = MIGRATIONS_SQLITE.iter().map(|m| (m.version, m.name)).collect();
+        let p: Vec<_> = MIGRATIONS_POSTGRES.iter().map(|m| (m.version, m.name)).collect();
+        assert_eq!(s, p);
+    }
+}

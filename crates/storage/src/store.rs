@@ -1,0 +1,253 @@
+//! Opening the store: pools, migrations, and on PostgreSQL the non-owner application role.
+
+use crate::{LoginRow, Result, StorageError, TenantId, TenantScope, migrate};
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{AssertSqlSafe, PgPool, SqlitePool};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Tables the application role may read and write. Anything not listed here is out of its
+/// reach on PostgreSQL.
+const APP_TABLES: &[&str] = &["tenants", "tenant_keys", "users", "members", "sessions", "api_tokens"];
+
+#[derive(Debug, Clone)]
+pub enum StoreConfig {
+    /// The embedded default: one SQLite file (WAL mode).
+    Sqlite {
+        path: PathBuf,
+    },
+    Postgres(PgConfig),
+}
+
+#[derive(Debug, Clone)]
+pub struct PgConfig {
+    /// Owner connection (`DATABASE_URL`): runs migrations and grants, then is closed.
+    pub owner_url: String,
+    /// Application connection (`LACUNA_APP_DATABASE_URL`). When absent, the owner URL's host,
+    /// port and database are used with `app_role` as the user and no password, which suits
+    /// local trust or peer authentication; production supplies this URL.
+    pub app_url: Option<String>,
+    /// The application role: LOGIN, NOSUPERUSER, NOBYPASSRLS, not the tables' owner.
+    pub app_role: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres => "postgresql",
+        }
+    }
+}
+
+pub(crate) enum Pools {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+/// The data store. Cheap to clone; the pools inside never leave this crate.
+#[derive(Clone)]
+pub struct Store {
+    pub(crate) pools: Arc<Pools>,
+}
+
+impl Store {
+    /// Connects, runs pending migrations, and (PostgreSQL) makes sure the application role
+    /// exists with exactly the grants it needs and is subject to row-level security.
+    pub async fn open(config: &StoreConfig) -> Result<Store> {
+        let pools = match config {
+            StoreConfig::Sqlite { path } => {
+                if let Some(dir) = path.parent() {
+                    std::fs::create_dir_all(dir)
+                        .map_err(|e| StorageError::Setup(format!("cannot create {}: {e}", dir.display())))?;
+                }
+                let opts = SqliteConnectOptions::new()
+                    .filename(path)
+                    .create_if_missing(true)
+                    .journal_mode(SqliteJournalMode::Wal)
+                    .synchronous(SqliteSynchronous::Normal)
+                    .busy_timeout(Duration::from_secs(10))
+                    .foreign_keys(true);
+                let pool = SqlitePoolOptions::new()
+                    .max_connections(8)
+                    .acquire_timeout(Duration::from_secs(15))
+                    .connect_with(opts)
+                    .await?;
+                let n = migrate::run_sqlite(&pool).await?;
+                tracing::info!(applied = n, path = %path.display(), "sqlite store ready");
+                Pools::Sqlite(pool)
+            }
+            StoreConfig::Postgres(pg) => Pools::Postgres(open_postgres(pg).await?),
+        };
+        Ok(Store { pools: Arc::new(pools) })
+    }
+
+    pub fn backend(&self) -> Backend {
+        match &*self.pools {
+            Pools::Sqlite(_) => Backend::Sqlite,
+            Pools::Postgres(_) => Backend::Postgres,
+        }
+    }
+
+    /// The only way to tenant data: a handle bound to one tenant.
+    pub fn tenant(&self, tenant: TenantId) -> TenantScope<'_> {
+        TenantScope::new(self, tenant)
+    }
+
+    /// Finds the login identity for an email, across tenants. On PostgreSQL the transaction sets
+    /// `app.login_email`, and row-level security shows it only that one row.
+    pub async fn login_lookup(&self, email: &str) -> Result<Option<LoginRow>> {
+        const SQL: &str = "SELECT id, tenant_id, password_hash FROM users WHERE email = $1";
+        let row: Option<(String, String, Option<String>)> = match &*self.pools {
+            Pools::Sqlite(pool) => sqlx::query_as(SQL).bind(email).fetch_optional(pool).await?,
+            Pools::Postgres(pool) => {
+                let mut tx = pool.begin().await?;
+                sqlx::query("SELECT set_config('app.login_email', $1, true)").bind(email).execute(&mut *tx).await?;
+                let row = sqlx::query_as(SQL).bind(email).fetch_optional(&mut *tx).await?;
+                tx.commit().await?;
+                row
+            }
+        };
+        row.map(LoginRow::from_tuple).transpose()
+    }
+
+    /// Round trip to the database (readiness).
+    pub async fn ping(&self) -> Result<()> {
+        match &*self.pools {
+            Pools::Sqlite(p) => sqlx::query("SELECT 1").execute(p).await.map(|_| ())?,
+            Pools::Postgres(p) => sqlx::query("SELECT 1").execute(p).await.map(|_| ())?,
+        };
+        Ok(())
+    }
+
+    /// For PostgreSQL: whether the connected role is subject to row-level security on every
+    /// tenant table (non-superuser, no BYPASSRLS, not the owner, RLS enabled and forced).
+    /// `None` on SQLite, which has no row-level security.
+    pub async fn row_level_security(&self) -> Result<Option<bool>> {
+        let Pools::Postgres(pool) = &*self.pools else { return Ok(None) };
+        let (sup, bypass): (bool, bool) =
+            sqlx::query_as("SELECT rolsuper, rolbypassrls FROM pg_roles WHERE rolname = current_user")
+                .fetch_one(pool)
+                .await?;
+        let tables: Vec<(String, bool, bool, bool)> = sqlx::query_as(
+            "SELECT c.relname, c.relrowsecurity, c.relforcerowsecurity,
+                    pg_get_userbyid(c.relowner) = current_user
+             FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+             WHERE n.nspname = current_schema() AND c.relkind = 'r' AND c.relname = ANY($1)",
+        )
+        .bind(APP_TABLES.iter().map(|s| s.to_string()).collect::<Vec<_>>())
+        .fetch_all(pool)
+        .await?;
+        let all_forced =
+            tables.len() == APP_TABLES.len() && tables.iter().all(|(_, on, force, owner)| *on && *force && !owner);
+        Ok(Some(!sup && !bypass && all_forced))
+    }
+
+    pub async fn close(&self) {
+        match &*self.pools {
+            Pools::Sqlite(p) => p.close().await,
+            Pools::Postgres(p) => p.close().await,
+        }
+    }
+}
+
+fn valid_role_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_lowercase() || c == '_')
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        && name.len() <= 63
+}
+
+async fn open_postgres(cfg: &PgConfig) -> Result<PgPool> {
+    if !valid_role_name(&cfg.app_role) {
+        return Err(StorageError::Setup("application role name must match [a-z_][a-z0-9_]*".into()));
+    }
+    let owner_opts: PgConnectOptions = cfg.owner_url.parse()?;
+    let owner = PgPoolOptions::new().max_connections(2).connect_with(owner_opts.clone()).await?;
+    let n = migrate::run_postgres(&owner).await?;
+    ensure_app_role(&owner, &cfg.app_role).await?;
+    owner.close().await;
+
+    let app_opts = match &cfg.app_url {
+        Some(url) => url.parse::<PgConnectOptions>()?,
+        None => {
+            let mut o = PgConnectOptions::new_without_pgpass()
+                .host(owner_opts.get_host())
+                .port(owner_opts.get_port())
+                .username(&cfg.app_role);
+            if let Some(db) = owner_opts.get_database() {
+                o = o.database(db);
+            }
+            if let Some(sock) = owner_opts.get_socket() {
+                o = o.socket(sock);
+            }
+            o
+        }
+    };
+    let pool = PgPoolOptions::new()
+        .max_connections(16)
+        .acquire_timeout(Duration::from_secs(15))
+        .connect_with(app_opts)
+        .await?;
+    let store = Store { pools: Arc::new(Pools::Postgres(pool.clone())) };
+    if store.row_level_security().await? != Some(true) {
+        return Err(StorageError::Setup(
+            "the application role bypasses row-level security (superuser, BYPASSRLS or table owner); \
+             connect as a plain role (LACUNA_APP_DATABASE_URL)"
+                .into(),
+        ));
+    }
+    tracing::info!(applied = n, role = %cfg.app_role, "postgresql store ready; row-level security enforced");
+    Ok(pool)
+}
+
+/// Creates the application role if missing and grants it DML on the application tables only.
+async fn ensure_app_role(owner: &PgPool, role: &str) -> Result<()> {
+    let create = format!(
+        "DO $$ BEGIN
+            IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{role}') THEN
+                CREATE ROLE {role} LOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE;
+            END IF;
+         END $$"
+    );
+    // Several servers (or tests) may race to create the cluster-wide role: retry once.
+    for attempt in 0..3 {
+        match sqlx::raw_sql(AssertSqlSafe(create.clone())).execute(owner).await {
+            Ok(_) => break,
+            Err(e) if attempt < 2 => {
+                tracing::debug!(error = %e, "retrying application role creation");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    let grants = format!(
+        "GRANT USAGE ON SCHEMA public TO {role};
+         GRANT SELECT, INSERT, UPDATE, DELETE ON {} TO {role};",
+        APP_TABLES.join(", ")
+    );
+    sqlx::raw_sql(AssertSqlSafe(grants)).execute(owner).await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::valid_role_name;
+
+    #[test]
+    fn role_names_are_plain_identifiers() {
+        assert!(valid_role_name("lacuna_app"));
+        assert!(!valid_role_name("lacuna-app"));
+        assert!(!valid_role_name("x; DROP TABLE users"));
+        assert!(!valid_role_name("1abc"));
+        assert!(!valid_role_name(""));
+    }
+}

@@ -1,0 +1,89 @@
+//! Tenant-scoped transactions: the only door to tenant data.
+
+use crate::store::Pools;
+use crate::{Result, Store, TenantId};
+
+pub(crate) enum Tx {
+    Sqlite(sqlx::Transaction<'static, sqlx::Sqlite>),
+    Pg(sqlx::Transaction<'static, sqlx::Postgres>),
+}
+
+/// Runs the same query code against whichever backend the transaction is on. `$c` is bound to
+/// the concrete connection (`&mut SqliteConnection` or `&mut PgConnection`).
+macro_rules! on_conn {
+    ($tx:expr, $c:ident => $body:expr) => {
+        match &mut $tx.tx {
+            $crate::tx::Tx::Sqlite(t) => {
+                let $c: &mut sqlx::SqliteConnection = &mut *t;
+                $body
+            }
+            $crate::tx::Tx::Pg(t) => {
+                let $c: &mut sqlx::PgConnection = &mut *t;
+                $body
+            }
+        }
+    };
+}
+pub(crate) use on_conn;
+
+/// A tenant bound to a store, ready to open transactions.
+pub struct TenantScope<'a> {
+    store: &'a Store,
+    tenant: TenantId,
+}
+
+impl<'a> TenantScope<'a> {
+    pub(crate) fn new(store: &'a Store, tenant: TenantId) -> Self {
+        Self { store, tenant }
+    }
+
+    /// A transaction that will write. On SQLite it takes the write lock up front
+    /// (`BEGIN IMMEDIATE`) so concurrent writers queue instead of failing mid-way.
+    pub async fn write(self) -> Result<TenantTx> {
+        self.begin(true).await
+    }
+
+    /// A transaction that only reads.
+    pub async fn read(self) -> Result<TenantTx> {
+        self.begin(false).await
+    }
+
+    async fn begin(self, write: bool) -> Result<TenantTx> {
+        let tenant_str = self.tenant.to_string();
+        let tx = match &*self.store.pools {
+            Pools::Sqlite(pool) => {
+                let t = if write { pool.begin_with("BEGIN IMMEDIATE").await? } else { pool.begin().await? };
+                Tx::Sqlite(t)
+            }
+            Pools::Postgres(pool) => {
+                let mut t = pool.begin().await?;
+                // Transaction-local: a pooled connection never carries it into another request.
+                sqlx::query("SELECT set_config('app.tenant_id', $1, true)").bind(&tenant_str).execute(&mut *t).await?;
+                Tx::Pg(t)
+            }
+        };
+        Ok(TenantTx { tx, tenant: self.tenant, tenant_str })
+    }
+}
+
+/// One transaction on one tenant's data. Every query binds this tenant; dropping it without
+/// [`TenantTx::commit`] rolls everything back, so a failed request leaves nothing half-written.
+pub struct TenantTx {
+    pub(crate) tx: Tx,
+    tenant: TenantId,
+    pub(crate) tenant_str: String,
+}
+
+impl TenantTx {
+    pub fn tenant(&self) -> TenantId {
+        self.tenant
+    }
+
+    pub async fn commit(self) -> Result<()> {
+        match self.tx {
+            Tx::Sqlite(t) => t.commit().await?,
+            Tx::Pg(t) => t.commit().await?,
+        }
+        Ok(())
+    }
+}
