@@ -5,6 +5,7 @@
 //! Every function that touches tenant data takes a [`Principal`] or a credential and works
 //! through the tenant-scoped handle of `lacuna-storage`.
 
+mod audit;
 mod credentials;
 mod error;
 mod members;
@@ -12,9 +13,10 @@ mod principal;
 mod service;
 mod throttle;
 
+pub use audit::ChainReport;
 pub use credentials::Credential;
 pub use error::AccountError;
 pub use members::{MemberChange, NewMember};
-pub use principal::{Principal, PrincipalKind};
+pub use principal::{Principal, PrincipalKind, RequestMeta};
 pub use service::{Accounts, AccountsConfig, IssuedSession, MeView, NewToken, SignupInput};
 pub use throttle::Throttle;

@@ -1,9 +1,10 @@
 //! Members: invite, change role and permissions, remove. The last owner always stays.
 
 use crate::service::map_email_conflict;
-use crate::{AccountError, Accounts, Credential, IssuedSession, Principal};
+use crate::{AccountError, Accounts, Credential, IssuedSession, Principal, RequestMeta};
 use lacuna_domain::{Email, Password, Permission, PermissionSet, Role, UserId, ValidationError, required_text};
 use lacuna_storage::{MemberRow, now_unix};
+use serde_json::json;
 
 pub struct NewMember {
     pub email: String,
@@ -71,12 +72,19 @@ impl Accounts {
         )
         .await?;
         let row = tx.member(user).await?.ok_or(AccountError::NotFound)?;
+        let scope = json!({"role": m.role.name(), "permissions": m.permissions.map(PermissionSet::names)});
+        tx.append_audit(&self.audit_key, &p.audit("member.invite", Some(format!("user:{user}")), scope)).await?;
         tx.commit().await?;
         Ok((row, invite))
     }
 
     /// Accepts an invitation: sets the password and signs the new member in.
-    pub async fn accept_invite(&self, invite: &str, password: String) -> Result<IssuedSession, AccountError> {
+    pub async fn accept_invite(
+        &self,
+        invite: &str,
+        password: String,
+        meta: &RequestMeta,
+    ) -> Result<IssuedSession, AccountError> {
         let password = Password::parse("password", password)?;
         let cred = Credential::parse_dotted(invite)
             .ok_or_else(|| ValidationError::new("token", "invitation is invalid or expired"))?;
@@ -90,6 +98,13 @@ impl Accounts {
         tx.set_password(user, &hash).await?;
         tx.clear_invite(user, now).await?;
         let session = self.issue_session(&mut tx, user, now).await?;
+        let actor = format!("user:{user}");
+        let role = tx.member(user).await?.map(|m| m.role.name());
+        tx.append_audit(
+            &self.audit_key,
+            &meta.audit(actor.clone(), role, "member.accept_invite", Some(actor), json!({})),
+        )
+        .await?;
         tx.commit().await?;
         Ok(session)
     }
@@ -121,6 +136,11 @@ impl Accounts {
         }
         tx.revoke_sessions_of(id, now).await?;
         let row = tx.member(id).await?.ok_or(AccountError::NotFound)?;
+        let scope = json!({
+            "from": {"role": current.role.name(), "permissions": current.permissions.map(PermissionSet::names)},
+            "to": {"role": role.name(), "permissions": permissions.map(PermissionSet::names)},
+        });
+        tx.append_audit(&self.audit_key, &p.audit("member.change", Some(format!("user:{id}")), scope)).await?;
         tx.commit().await?;
         Ok(row)
     }
@@ -130,12 +150,15 @@ impl Accounts {
         let now = now_unix();
         let mut tx = self.store.tenant(p.tenant).write().await?;
         tx.lock_tenant(now).await?;
+        let removed = tx.member(id).await?.ok_or(AccountError::NotFound)?;
         if !tx.delete_member(id).await? {
             return Err(AccountError::NotFound);
         }
         if tx.count_owners().await? == 0 {
             return Err(AccountError::LastOwner);
         }
+        let scope = json!({"role": removed.role.name()});
+        tx.append_audit(&self.audit_key, &p.audit("member.remove", Some(format!("user:{id}")), scope)).await?;
         tx.commit().await?;
         Ok(())
     }

@@ -1,5 +1,6 @@
 use crate::AccountError;
 use lacuna_domain::{Permission, PermissionSet, Role, TenantId, TokenId, UserId};
+use lacuna_storage::audit::NewAuditEvent;
 
 /// Who is making a request, authenticated, with what they may do.
 #[derive(Debug, Clone)]
@@ -11,6 +12,15 @@ pub struct Principal {
     pub role: Option<Role>,
     pub permissions: PermissionSet,
     pub kind: PrincipalKind,
+    /// Where the request came from, for the audit trail.
+    pub meta: RequestMeta,
+}
+
+/// Request facts recorded with every audit event.
+#[derive(Debug, Clone, Default)]
+pub struct RequestMeta {
+    pub client_addr: Option<String>,
+    pub request_id: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -29,5 +39,50 @@ impl Principal {
     /// Deny by default: Ok only if the permission is held.
     pub fn require(&self, p: Permission) -> Result<(), AccountError> {
         if self.permissions.contains(p) { Ok(()) } else { Err(AccountError::Forbidden(p)) }
+    }
+
+    /// `user:<id>` or `token:<id>`: who the audit trail names.
+    pub fn actor(&self) -> String {
+        match &self.kind {
+            PrincipalKind::Session { .. } => format!("user:{}", self.user),
+            PrincipalKind::ApiToken { id } => format!("token:{id}"),
+        }
+    }
+
+    /// An audit event by this principal.
+    pub fn audit(&self, action: &str, target: Option<String>, scope: serde_json::Value) -> NewAuditEvent {
+        NewAuditEvent {
+            occurred_at: lacuna_storage::now_unix(),
+            actor: self.actor(),
+            actor_role: self.role.map(|r| r.name().to_string()),
+            action: action.to_string(),
+            target,
+            scope: scope.to_string(),
+            client_addr: self.meta.client_addr.clone(),
+            request_id: self.meta.request_id.clone(),
+        }
+    }
+}
+
+impl RequestMeta {
+    /// An audit event by someone not (yet) signed in.
+    pub fn audit(
+        &self,
+        actor: String,
+        role: Option<&str>,
+        action: &str,
+        target: Option<String>,
+        scope: serde_json::Value,
+    ) -> NewAuditEvent {
+        NewAuditEvent {
+            occurred_at: lacuna_storage::now_unix(),
+            actor,
+            actor_role: role.map(str::to_string),
+            action: action.to_string(),
+            target,
+            scope: scope.to_string(),
+            client_addr: self.client_addr.clone(),
+            request_id: self.request_id.clone(),
+        }
     }
 }

@@ -1,9 +1,11 @@
 //! Sign-up, sign-in, sessions, API tokens.
 
-use crate::{AccountError, Credential, Principal, PrincipalKind, Throttle};
+use crate::{AccountError, Credential, Principal, PrincipalKind, RequestMeta, Throttle};
+use lacuna_crypto::AuditKey;
 use lacuna_crypto::{DataKey, MasterKey, PasswordHasher, random_token};
 use lacuna_domain::{Email, Password, PermissionSet, Role, TenantId, TokenId, UserId, ValidationError, required_text};
 use lacuna_storage::{ApiTokenRow, SessionRow, Store, now_unix};
+use serde_json::json;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -40,6 +42,7 @@ impl Default for AccountsConfig {
 pub struct Accounts {
     pub(crate) store: Store,
     master: Arc<MasterKey>,
+    pub(crate) audit_key: Arc<AuditKey>,
     pub(crate) hasher: PasswordHasher,
     pub(crate) config: Arc<AccountsConfig>,
     account_throttle: Arc<Throttle>,
@@ -83,7 +86,8 @@ impl Accounts {
     pub fn new(store: Store, master: Arc<MasterKey>, hasher: PasswordHasher, config: AccountsConfig) -> Self {
         let account_throttle = Arc::new(Throttle::new(config.max_failures_per_account, config.throttle_window));
         let address_throttle = Arc::new(Throttle::new(config.max_failures_per_address, config.throttle_window));
-        Self { store, master, hasher, config: Arc::new(config), account_throttle, address_throttle }
+        let audit_key = Arc::new(master.audit_key());
+        Self { store, master, audit_key, hasher, config: Arc::new(config), account_throttle, address_throttle }
     }
 
     pub fn store(&self) -> &Store {
@@ -92,7 +96,7 @@ impl Accounts {
 
     /// Creates a tenant, its wrapped data key and its first owner, and signs the owner in.
     /// All in one transaction: on any failure nothing is left behind.
-    pub async fn signup(&self, input: SignupInput) -> Result<IssuedSession, AccountError> {
+    pub async fn signup(&self, input: SignupInput, meta: &RequestMeta) -> Result<IssuedSession, AccountError> {
         let practice = required_text("practice_name", &input.practice_name, 200)?;
         let name = required_text("name", &input.name, 200)?;
         let email = Email::parse("email", &input.email)?;
@@ -109,14 +113,21 @@ impl Accounts {
         tx.insert_user(user, email.as_str(), Some(&hash), now).await.map_err(map_email_conflict)?;
         tx.insert_member(user, &name, Role::Owner, None, None, None, now).await?;
         let session = self.issue_session(&mut tx, user, now).await?;
+        let actor = format!("user:{user}");
+        tx.append_audit(
+            &self.audit_key,
+            &meta.audit(actor.clone(), Some("owner"), "tenant.signup", Some(actor), json!({})),
+        )
+        .await?;
         tx.commit().await?;
         tracing::info!(tenant = %tenant, "tenant created");
         Ok(session)
     }
 
     /// Signs in with email and password, throttled per account and per client address.
-    pub async fn login(&self, email: &str, password: &str, client: &str) -> Result<IssuedSession, AccountError> {
+    pub async fn login(&self, email: &str, password: &str, meta: &RequestMeta) -> Result<IssuedSession, AccountError> {
         let email = Email::parse("email", email)?;
+        let client = meta.client_addr.as_deref().unwrap_or("unknown");
         let account_key = email.as_str().to_string();
         if let Err(retry_after_secs) =
             self.address_throttle.check(client).and(self.account_throttle.check(&account_key))
@@ -143,12 +154,30 @@ impl Accounts {
         let Some(row) = row.filter(|_| verified) else {
             self.account_throttle.record_failure(&account_key);
             self.address_throttle.record_failure(client);
+            // A failure against a real account goes into that tenant's audit trail.
+            if let Some(known) = self.store.login_lookup(email.as_str()).await? {
+                let mut tx = self.store.tenant(known.tenant_id).write().await?;
+                let target = Some(format!("user:{}", known.user_id));
+                let e = meta.audit(
+                    "anonymous".into(),
+                    None,
+                    "auth.login_failed",
+                    target,
+                    json!({"reason": "bad password"}),
+                );
+                tx.append_audit(&self.audit_key, &e).await?;
+                tx.commit().await?;
+            }
             return Err(AccountError::InvalidCredentials);
         };
         self.account_throttle.clear(&account_key);
         let now = now_unix();
         let mut tx = self.store.tenant(row.tenant_id).write().await?;
         let session = self.issue_session(&mut tx, row.user_id, now).await?;
+        let actor = format!("user:{}", row.user_id);
+        let role = tx.member(row.user_id).await?.map(|m| m.role.name());
+        tx.append_audit(&self.audit_key, &meta.audit(actor.clone(), role, "auth.login", Some(actor), json!({})))
+            .await?;
         tx.commit().await?;
         Ok(session)
     }
@@ -179,7 +208,7 @@ impl Accounts {
     }
 
     /// Resolves a session cookie: unknown, forged, revoked, idle or expired sessions are refused.
-    pub async fn authenticate_session(&self, cookie_value: &str) -> Result<Principal, AccountError> {
+    pub async fn authenticate_session(&self, cookie_value: &str, meta: RequestMeta) -> Result<Principal, AccountError> {
         let cred = Credential::parse_dotted(cookie_value).ok_or(AccountError::Unauthenticated)?;
         let now = now_unix();
         let mut tx = self.store.tenant(cred.tenant).read().await?;
@@ -204,11 +233,12 @@ impl Accounts {
             role: Some(member.role),
             permissions: member.effective_permissions(),
             kind: PrincipalKind::Session { digest: cred.digest, csrf_token: session.csrf_token },
+            meta,
         })
     }
 
     /// Resolves an API token: its own permissions, never more than its creator still holds.
-    pub async fn authenticate_token(&self, bearer: &str) -> Result<Principal, AccountError> {
+    pub async fn authenticate_token(&self, bearer: &str, meta: RequestMeta) -> Result<Principal, AccountError> {
         let cred = Credential::parse_api(bearer).ok_or(AccountError::Unauthenticated)?;
         let now = now_unix();
         let mut tx = self.store.tenant(cred.tenant).read().await?;
@@ -229,6 +259,7 @@ impl Accounts {
             role: None,
             permissions: token.permissions.intersect(creator.effective_permissions()),
             kind: PrincipalKind::ApiToken { id: token.id },
+            meta,
         })
     }
 
@@ -237,6 +268,7 @@ impl Accounts {
         if let PrincipalKind::Session { digest, .. } = &p.kind {
             let mut tx = self.store.tenant(p.tenant).write().await?;
             tx.revoke_session(digest, now_unix()).await?;
+            tx.append_audit(&self.audit_key, &p.audit("auth.logout", Some(p.actor()), json!({}))).await?;
             tx.commit().await?;
         }
         Ok(())
@@ -282,6 +314,8 @@ impl Accounts {
         };
         let mut tx = self.store.tenant(p.tenant).write().await?;
         tx.insert_api_token(&cred.digest, &row).await?;
+        let scope = json!({"name": row.name, "permissions": row.permissions.names()});
+        tx.append_audit(&self.audit_key, &p.audit("token.create", Some(format!("token:{}", row.id)), scope)).await?;
         tx.commit().await?;
         Ok(NewToken { row, secret })
     }
@@ -298,6 +332,7 @@ impl Accounts {
         if !tx.revoke_api_token(id, now_unix()).await? {
             return Err(AccountError::NotFound);
         }
+        tx.append_audit(&self.audit_key, &p.audit("token.revoke", Some(format!("token:{id}")), json!({}))).await?;
         tx.commit().await?;
         Ok(())
     }

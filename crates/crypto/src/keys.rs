@@ -249,3 +249,41 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
     }
 }
+
+/// The key of the audit chain's HMAC. Derived from the master key, so whoever can write the
+/// database but lacks the master key cannot forge, append or re-chain audit events.
+#[derive(Zeroize, ZeroizeOnDrop, Clone)]
+pub struct AuditKey {
+    key: [u8; 32],
+}
+
+impl fmt::Debug for AuditKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("AuditKey(<redacted>)")
+    }
+}
+
+impl AuditKey {
+    /// HMAC-SHA256 of `data`.
+    pub fn mac(&self, data: &[u8]) -> [u8; 32] {
+        use hmac::{Hmac, Mac};
+        // HMAC accepts keys of any length, so this cannot fail.
+        let mut m = <Hmac<Sha256> as Mac>::new_from_slice(&self.key).unwrap_or_else(|_| unreachable!("any key length"));
+        m.update(data);
+        m.finalize().into_bytes().into()
+    }
+
+    /// A fixed key for unit tests of code that chains events.
+    pub fn for_tests() -> Self {
+        Self { key: [0x5a; 32] }
+    }
+}
+
+impl MasterKey {
+    pub fn audit_key(&self) -> AuditKey {
+        let hk = Hkdf::<Sha256>::from_prk(&self.kek).unwrap_or_else(|_| unreachable!("32-byte PRK"));
+        let mut key = [0u8; 32];
+        hk.expand(b"lacuna/v1/audit-chain", &mut key).unwrap_or_else(|_| unreachable!("32-byte HKDF output"));
+        AuditKey { key }
+    }
+}

@@ -11,6 +11,6 @@ mod keys;
 mod password;
 mod token;
 
-pub use keys::{DataKey, KeyError, MasterKey, MasterKeySource};
+pub use keys::{AuditKey, DataKey, KeyError, MasterKey, MasterKeySource};
 pub use password::{PasswordError, PasswordHasher};
 pub use token::{constant_time_eq, random_token, sha256};

@@ -5,33 +5,42 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::str::FromStr;
 
-/// One named permission. The name (e.g. `members.manage`) is what the API and the OpenAPI
-/// document use; every route declares the one it needs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Permission {
+/// Declares the permissions once: the enum, `ALL` and the names cannot drift apart.
+macro_rules! permissions {
+    ($( $(#[$doc:meta])* $variant:ident = $name:literal ),* $(,)?) => {
+        /// One named permission. The name (e.g. `members.manage`) is what the API and the OpenAPI
+        /// document use; every route declares the one it needs.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum Permission {
+            $( $(#[$doc])* $variant ),*
+        }
+
+        impl Permission {
+            pub const ALL: &'static [Permission] = &[ $(Permission::$variant),* ];
+
+            pub fn name(self) -> &'static str {
+                match self {
+                    $( Permission::$variant => $name ),*
+                }
+            }
+        }
+    };
+}
+
+permissions! {
     /// Read one's own account and tenant (`GET /me`).
-    AccountRead,
+    AccountRead = "account.read",
     /// List the tenant's members.
-    MembersRead,
+    MembersRead = "members.read",
     /// Invite, change role or permissions of, and remove members.
-    MembersManage,
+    MembersManage = "members.manage",
     /// Create, list and revoke API tokens.
-    TokensManage,
+    TokensManage = "tokens.manage",
+    /// Read and export the tenant's audit trail.
+    AuditRead = "audit.read",
 }
 
 impl Permission {
-    pub const ALL: &'static [Permission] =
-        &[Permission::AccountRead, Permission::MembersRead, Permission::MembersManage, Permission::TokensManage];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Permission::AccountRead => "account.read",
-            Permission::MembersRead => "members.read",
-            Permission::MembersManage => "members.manage",
-            Permission::TokensManage => "tokens.manage",
-        }
-    }
-
     fn bit(self) -> u64 {
         1u64 << (self as u8)
     }

@@ -5,11 +5,12 @@
 //! Cookie-authenticated unsafe requests (POST, PUT, PATCH, DELETE) must also carry the
 //! session's CSRF token in `X-CSRF-Token`.
 
+use crate::middleware::RequestId;
 use crate::{ApiError, AppState};
 use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, Method, StatusCode, header};
-use lacuna_accounts::{Principal, PrincipalKind};
+use lacuna_accounts::{Principal, PrincipalKind, RequestMeta};
 use lacuna_crypto::constant_time_eq;
 use lacuna_domain::Permission;
 use std::marker::PhantomData;
@@ -47,6 +48,7 @@ permission_markers! {
     MembersRead => MembersRead,
     MembersManage => MembersManage,
     TokensManage => TokensManage,
+    AuditRead => AuditRead,
 }
 
 /// An authenticated principal who holds `R`'s permission.
@@ -68,11 +70,12 @@ impl<R: Requirement> FromRequestParts<AppState> for Auth<R> {
 }
 
 async fn authenticate(parts: &Parts, state: &AppState) -> Result<Principal, ApiError> {
+    let meta = request_meta(parts, state);
     if let Some(bearer) = bearer_token(&parts.headers) {
-        return Ok(state.accounts.authenticate_token(bearer).await?);
+        return Ok(state.accounts.authenticate_token(bearer, meta).await?);
     }
     let cookie = session_cookie(&parts.headers).ok_or_else(ApiError::unauthenticated)?;
-    let principal = state.accounts.authenticate_session(&cookie).await?;
+    let principal = state.accounts.authenticate_session(&cookie, meta).await?;
     if is_unsafe(&parts.method) {
         check_csrf(&parts.headers, &principal)?;
     }
@@ -127,24 +130,35 @@ pub(crate) fn session_clear_cookie() -> String {
 }
 
 /// The client's address: the socket peer, or the last `X-Forwarded-For` hop behind a trusted proxy.
-pub struct ClientAddr(pub String);
+fn client_addr(parts: &Parts, state: &AppState) -> Option<String> {
+    if state.http.trust_proxy
+        && let Some(hop) = parts
+            .headers
+            .get("x-forwarded-for")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.rsplit(',').next())
+            .map(str::trim)
+            .filter(|s| s.parse::<std::net::IpAddr>().is_ok())
+    {
+        return Some(hop.to_string());
+    }
+    parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip().to_string())
+}
 
-impl FromRequestParts<AppState> for ClientAddr {
+fn request_meta(parts: &Parts, state: &AppState) -> RequestMeta {
+    RequestMeta {
+        client_addr: client_addr(parts, state),
+        request_id: parts.extensions.get::<RequestId>().map(|r| r.0.clone()),
+    }
+}
+
+/// Request facts for routes used before sign-in (sign-up, sign-in, invitations).
+pub struct Meta(pub RequestMeta);
+
+impl FromRequestParts<AppState> for Meta {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        if state.http.trust_proxy
-            && let Some(hop) = parts
-                .headers
-                .get("x-forwarded-for")
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.rsplit(',').next())
-                .map(str::trim)
-                .filter(|s| s.parse::<std::net::IpAddr>().is_ok())
-        {
-            return Ok(ClientAddr(hop.to_string()));
-        }
-        let peer = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip().to_string());
-        Ok(ClientAddr(peer.unwrap_or_else(|| "unknown".into())))
+        Ok(Meta(request_meta(parts, state)))
     }
 }

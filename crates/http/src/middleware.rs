@@ -12,6 +12,10 @@ use axum::response::{IntoResponse, Response};
 use std::time::{Duration, Instant};
 use tower_http::timeout::TimeoutLayer;
 
+/// The id of the current request (also sent back as `X-Request-Id`).
+#[derive(Clone, Debug)]
+pub struct RequestId(pub String);
+
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -69,9 +73,10 @@ async fn json_errors(resp: Response) -> Response {
 }
 
 /// One log line per request with the route template, status and latency; adds `X-Request-Id`.
-async fn request_log(req: Request, next: Next) -> Response {
+async fn request_log(mut req: Request, next: Next) -> Response {
     let started = Instant::now();
     let id = uuid::Uuid::new_v4().to_string();
+    req.extensions_mut().insert(RequestId(id.clone()));
     let method = req.method().clone();
     let route =
         req.extensions().get::<MatchedPath>().map(|m| m.as_str().to_string()).unwrap_or_else(|| "<unmatched>".into());

@@ -80,8 +80,14 @@ pub struct App {
     listen: SocketAddr,
 }
 
-/// Loads the master key, opens (and migrates) the store, and builds the router.
-pub async fn build(config: &Config) -> anyhow::Result<App> {
+/// The services without HTTP: what operator commands (`audit verify`, …) work with.
+pub struct Services {
+    pub store: Store,
+    pub accounts: Accounts,
+}
+
+/// Loads the master key and opens (and migrates) the store.
+pub async fn open_services(config: &Config) -> anyhow::Result<Services> {
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("creating data dir {}", config.data_dir.display()))?;
     let (master, source) = MasterKey::load(config.master_key.as_deref(), &config.data_dir.join("master.key"))?;
@@ -96,6 +102,12 @@ pub async fn build(config: &Config) -> anyhow::Result<App> {
     }
     let store = Store::open(&config.store_config()).await.context("opening the store")?;
     let accounts = Accounts::new(store.clone(), Arc::new(master), PasswordHasher::new(), AccountsConfig::default());
+    Ok(Services { store, accounts })
+}
+
+/// Everything `serve` runs: the services and the router over them.
+pub async fn build(config: &Config) -> anyhow::Result<App> {
+    let Services { store, accounts } = open_services(config).await?;
     let tls = match &config.tls {
         TlsChoice::SelfSigned => {
             let (cert, key, generated) = lacuna_http::ensure_self_signed(&config.data_dir)?;

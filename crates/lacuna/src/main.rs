@@ -21,13 +21,20 @@ enum Command {
     /// Measure performance.
     #[command(subcommand)]
     Bench(BenchCommand),
+    /// The audit trail.
+    #[command(subcommand)]
+    Audit(AuditCommand),
 }
 
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Verify every tenant's hash chain; reports the first broken link. Exit code 1 if any is broken.
+    Verify(StoreArgs),
+}
+
+/// Where the data is (shared by `serve` and the operator commands).
 #[derive(clap::Args)]
-struct ServeArgs {
-    /// Address to listen on.
-    #[arg(long, default_value = "127.0.0.1:8443", env = "LACUNA_LISTEN")]
-    listen: SocketAddr,
+struct StoreArgs {
     /// Where the SQLite database, key file and generated certificate live.
     #[arg(long, default_value = "./lacuna-data", env = "LACUNA_DATA_DIR")]
     data_dir: PathBuf,
@@ -40,6 +47,27 @@ struct ServeArgs {
     /// Name of the PostgreSQL application role.
     #[arg(long, default_value = "lacuna_app", env = "LACUNA_APP_ROLE")]
     app_role: String,
+}
+
+impl StoreArgs {
+    fn config(self) -> Config {
+        Config {
+            database_url: self.database_url,
+            app_database_url: self.app_database_url,
+            app_role: self.app_role,
+            master_key: std::env::var("LACUNA_MASTER_KEY").ok(),
+            ..Config::local(self.data_dir)
+        }
+    }
+}
+
+#[derive(clap::Args)]
+struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8443", env = "LACUNA_LISTEN")]
+    listen: SocketAddr,
+    #[command(flatten)]
+    store: StoreArgs,
     /// TLS certificate (PEM). Without it, a self-signed one is generated in the data dir.
     #[arg(long, requires = "tls_key", env = "LACUNA_TLS_CERT")]
     tls_cert: Option<PathBuf>,
@@ -100,6 +128,10 @@ fn main() -> anyhow::Result<()> {
                 init_tracing("info");
                 serve(args).await
             }
+            Command::Audit(AuditCommand::Verify(store)) => {
+                init_tracing("warn");
+                audit_verify(store.config()).await
+            }
             Command::Bench(BenchCommand::Http { backend, seconds, concurrency }) => {
                 init_tracing("warn");
                 let opts = lacuna::bench::HttpBenchOptions {
@@ -126,16 +158,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         (false, Some(cert), Some(key)) => TlsChoice::Files { cert, key },
         _ => TlsChoice::SelfSigned,
     };
-    let config = Config {
-        data_dir: args.data_dir,
-        database_url: args.database_url,
-        app_database_url: args.app_database_url,
-        app_role: args.app_role,
-        master_key: std::env::var("LACUNA_MASTER_KEY").ok(),
-        listen: args.listen,
-        tls,
-        trust_proxy: args.trust_proxy,
-    };
+    let config = Config { listen: args.listen, tls, trust_proxy: args.trust_proxy, ..args.store.config() };
     let app = lacuna::build(&config).await?;
     let server = app.start().await?;
     tracing::info!(url = %server.base_url(), backend = app.store.backend().name(), "lacuna is listening");
@@ -149,6 +172,46 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     server.wait().await?;
     app.store.close().await;
     tracing::info!("stopped");
+    Ok(())
+}
+
+async fn audit_verify(config: Config) -> anyhow::Result<()> {
+    let services = lacuna::open_services(&config).await?;
+    let started = std::time::Instant::now();
+    let bar = indicatif::ProgressBar::new(0).with_style(
+        indicatif::ProgressStyle::with_template("verifying audit chains {bar:40} {pos}/{len} tenants {elapsed}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    let reports = services.accounts.verify_all_audit_chains(|done, total| {
+        bar.set_length(total as u64);
+        bar.set_position(done as u64);
+    });
+    let reports = reports.await?;
+    bar.finish_and_clear();
+    let events: u64 = reports.iter().map(|r| r.events).sum();
+    let mut broken = 0;
+    for r in &reports {
+        if let Some(b) = &r.broken {
+            broken += 1;
+            println!(
+                "BROKEN  tenant {}  at event #{}: {}  ({} events verified before it)",
+                r.tenant, b.seq, b.reason, r.events
+            );
+        }
+    }
+    let secs = started.elapsed().as_secs_f64();
+    println!(
+        "{} tenants, {} events verified in {:.2}s ({:.0} events/s); {} broken chain(s)",
+        reports.len(),
+        events,
+        secs,
+        events as f64 / secs.max(1e-9),
+        broken
+    );
+    services.store.close().await;
+    if broken > 0 {
+        std::process::exit(1);
+    }
     Ok(())
 }
 

@@ -117,8 +117,12 @@ impl TenantTx {
 
     pub async fn create_tenant(&mut self, name: &str, now: i64) -> Result<()> {
         const SQL: &str = "INSERT INTO tenants (id, name, created_at, updated_at) VALUES ($1, $2, $3, $3)";
+        const INDEX: &str = "INSERT INTO tenant_index (id, created_at) VALUES ($1, $2)";
         let t = self.tenant_str.clone();
-        on_conn!(self, c => sqlx::query(SQL).bind(&t).bind(name).bind(now).execute(c).await.map(|r| r.rows_affected()))?;
+        on_conn!(self, c => {
+            sqlx::query(SQL).bind(&t).bind(name).bind(now).execute(&mut *c).await?;
+            sqlx::query(INDEX).bind(&t).bind(now).execute(&mut *c).await.map(|r| r.rows_affected())
+        })?;
         Ok(())
     }
 

@@ -40,6 +40,7 @@ macro_rules! const_str_concat {
 }
 
 mod accounts;
+pub mod audit;
 mod migrate;
 pub mod scratch;
 mod store;

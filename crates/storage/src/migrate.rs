@@ -10,11 +10,15 @@ pub struct Migration {
     pub sql: &'static str,
 }
 
-pub const MIGRATIONS_SQLITE: &[Migration] =
-    &[Migration { version: 1, name: "foundation", sql: include_str!("../migrations/sqlite/0001_foundation.sql") }];
+pub const MIGRATIONS_SQLITE: &[Migration] = &[
+    Migration { version: 1, name: "foundation", sql: include_str!("../migrations/sqlite/0001_foundation.sql") },
+    Migration { version: 2, name: "audit", sql: include_str!("../migrations/sqlite/0002_audit.sql") },
+];
 
-pub const MIGRATIONS_POSTGRES: &[Migration] =
-    &[Migration { version: 1, name: "foundation", sql: include_str!("../migrations/postgres/0001_foundation.sql") }];
+pub const MIGRATIONS_POSTGRES: &[Migration] = &[
+    Migration { version: 1, name: "foundation", sql: include_str!("../migrations/postgres/0001_foundation.sql") },
+    Migration { version: 2, name: "audit", sql: include_str!("../migrations/postgres/0002_audit.sql") },
+];
 
 const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS lacuna_migrations (
     version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)";

@@ -8,9 +8,24 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// Tables the application role may read and write. Anything not listed here is out of its
-/// reach on PostgreSQL.
-const APP_TABLES: &[&str] = &["tenants", "tenant_keys", "users", "members", "sessions", "api_tokens"];
+/// Tables the application role may use, with exactly the privileges it gets. Anything not
+/// listed here is out of its reach on PostgreSQL. The audit trail is append-only: no UPDATE,
+/// no DELETE.
+const APP_GRANTS: &[(&str, &str)] = &[
+    ("tenants", "SELECT, INSERT, UPDATE, DELETE"),
+    ("tenant_keys", "SELECT, INSERT, UPDATE, DELETE"),
+    ("users", "SELECT, INSERT, UPDATE, DELETE"),
+    ("members", "SELECT, INSERT, UPDATE, DELETE"),
+    ("sessions", "SELECT, INSERT, UPDATE, DELETE"),
+    ("api_tokens", "SELECT, INSERT, UPDATE, DELETE"),
+    ("audit_events", "SELECT, INSERT"),
+    ("audit_heads", "SELECT, INSERT, UPDATE"),
+    ("tenant_index", "SELECT, INSERT, DELETE"),
+];
+
+/// Tenant-owned tables: row-level security must be enabled and forced on each.
+pub(crate) const TENANT_TABLES: &[&str] =
+    &["tenants", "tenant_keys", "users", "members", "sessions", "api_tokens", "audit_events", "audit_heads"];
 
 #[derive(Debug, Clone)]
 pub enum StoreConfig {
@@ -119,6 +134,17 @@ impl Store {
         row.map(LoginRow::from_tuple).transpose()
     }
 
+    /// Every tenant's id (from the id-only tenant index), for operator jobs such as
+    /// `audit verify` that walk all tenants, each through its own tenant-scoped handle.
+    pub async fn tenant_ids(&self) -> Result<Vec<TenantId>> {
+        const SQL: &str = "SELECT id FROM tenant_index ORDER BY created_at, id";
+        let rows: Vec<(String,)> = match &*self.pools {
+            Pools::Sqlite(p) => sqlx::query_as(SQL).fetch_all(p).await?,
+            Pools::Postgres(p) => sqlx::query_as(SQL).fetch_all(p).await?,
+        };
+        rows.into_iter().map(|(id,)| id.parse().map_err(|_| StorageError::Corrupt("tenant_index.id".into()))).collect()
+    }
+
     /// Round trip to the database (readiness).
     pub async fn ping(&self) -> Result<()> {
         match &*self.pools {
@@ -143,11 +169,11 @@ impl Store {
              FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
              WHERE n.nspname = current_schema() AND c.relkind = 'r' AND c.relname = ANY($1)",
         )
-        .bind(APP_TABLES.iter().map(|s| s.to_string()).collect::<Vec<_>>())
+        .bind(TENANT_TABLES.iter().map(|s| s.to_string()).collect::<Vec<_>>())
         .fetch_all(pool)
         .await?;
         let all_forced =
-            tables.len() == APP_TABLES.len() && tables.iter().all(|(_, on, force, owner)| *on && *force && !owner);
+            tables.len() == TENANT_TABLES.len() && tables.iter().all(|(_, on, force, owner)| *on && *force && !owner);
         Ok(Some(!sup && !bypass && all_forced))
     }
 
@@ -229,11 +255,10 @@ async fn ensure_app_role(owner: &PgPool, role: &str) -> Result<()> {
             Err(e) => return Err(e.into()),
         }
     }
-    let grants = format!(
-        "GRANT USAGE ON SCHEMA public TO {role};
-         GRANT SELECT, INSERT, UPDATE, DELETE ON {} TO {role};",
-        APP_TABLES.join(", ")
-    );
+    let mut grants = format!("GRANT USAGE ON SCHEMA public TO {role};");
+    for (table, privileges) in APP_GRANTS {
+        grants.push_str(&format!("REVOKE ALL ON {table} FROM {role}; GRANT {privileges} ON {table} TO {role};"));
+    }
     sqlx::raw_sql(AssertSqlSafe(grants)).execute(owner).await?;
     Ok(())
 }

@@ -79,6 +79,11 @@ impl TenantTx {
         self.tenant
     }
 
+    /// For the few statements whose dialects differ (e.g. `FOR UPDATE`).
+    pub(crate) fn is_postgres(&self) -> bool {
+        matches!(self.tx, Tx::Pg(_))
+    }
+
     pub async fn commit(self) -> Result<()> {
         match self.tx {
             Tx::Sqlite(t) => t.commit().await?,

@@ -1,6 +1,6 @@
 //! Sign-up, sign-in, sign-out, invitations and `GET /me`.
 
-use crate::auth::{AccountRead, Auth, Authenticated, ClientAddr, session_clear_cookie, session_set_cookie};
+use crate::auth::{AccountRead, Auth, Authenticated, Meta, session_clear_cookie, session_set_cookie};
 use crate::error::ErrorBody;
 use crate::json::ValidJson;
 use crate::routes::rfc3339;
@@ -79,17 +79,12 @@ fn session_response(status: StatusCode, s: IssuedSession, lifetime: i64) -> Resp
     responses((status = 201, body = SessionResponse), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn signup(
     State(st): State<AppState>,
+    Meta(meta): Meta,
     ValidJson(req): ValidJson<SignupRequest>,
 ) -> Result<Response, ApiError> {
-    let s = st
-        .accounts
-        .signup(SignupInput {
-            practice_name: req.practice_name,
-            name: req.name,
-            email: req.email,
-            password: req.password,
-        })
-        .await?;
+    let input =
+        SignupInput { practice_name: req.practice_name, name: req.name, email: req.email, password: req.password };
+    let s = st.accounts.signup(input, &meta).await?;
     Ok(session_response(StatusCode::CREATED, s, st.accounts_lifetime()))
 }
 
@@ -98,10 +93,10 @@ pub async fn signup(
     responses((status = 200, body = SessionResponse), (status = 401, body = ErrorBody), (status = 429, body = ErrorBody)))]
 pub async fn login(
     State(st): State<AppState>,
-    ClientAddr(client): ClientAddr,
+    Meta(meta): Meta,
     ValidJson(req): ValidJson<LoginRequest>,
 ) -> Result<Response, ApiError> {
-    let s = st.accounts.login(&req.email, &req.password, &client).await?;
+    let s = st.accounts.login(&req.email, &req.password, &meta).await?;
     Ok(session_response(StatusCode::OK, s, st.accounts_lifetime()))
 }
 
@@ -119,9 +114,10 @@ pub async fn logout(State(st): State<AppState>, auth: Auth<Authenticated>) -> Re
     responses((status = 200, body = SessionResponse), (status = 422, body = ErrorBody)))]
 pub async fn accept_invite(
     State(st): State<AppState>,
+    Meta(meta): Meta,
     ValidJson(req): ValidJson<AcceptInviteRequest>,
 ) -> Result<Response, ApiError> {
-    let s = st.accounts.accept_invite(&req.token, req.password).await?;
+    let s = st.accounts.accept_invite(&req.token, req.password, &meta).await?;
     Ok(session_response(StatusCode::OK, s, st.accounts_lifetime()))
 }
 

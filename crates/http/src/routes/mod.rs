@@ -3,6 +3,7 @@
 //! must be listed in `PUBLIC_ROUTES`, which the authorization-matrix test checks.
 
 mod accounts;
+mod audit;
 mod members;
 mod meta;
 mod tokens;
@@ -57,6 +58,8 @@ pub(crate) fn build(state: AppState) -> (axum::Router, utoipa::openapi::OpenApi)
         .routes(routes!(members::get, members::change, members::remove))
         .routes(routes!(tokens::list, tokens::create))
         .routes(routes!(tokens::revoke))
+        .routes(routes!(audit::list))
+        .routes(routes!(audit::export))
         .routes(routes!(meta::healthz))
         .split_for_parts();
     let doc_json = std::sync::Arc::new(doc.clone());
