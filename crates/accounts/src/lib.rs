@@ -9,6 +9,7 @@ mod audit;
 mod credentials;
 mod error;
 mod members;
+mod mfa;
 mod principal;
 mod service;
 mod throttle;
@@ -17,6 +18,8 @@ pub use audit::ChainReport;
 pub use credentials::Credential;
 pub use error::AccountError;
 pub use members::{MemberChange, NewMember};
+pub use mfa::{Enrollment, MfaState, MfaStatus, STEP_UP_WINDOW_SECS};
+
 pub use principal::{Principal, PrincipalKind, RequestMeta};
 pub use service::{Accounts, AccountsConfig, IssuedSession, MeView, NewToken, SignupInput};
 pub use throttle::Throttle;

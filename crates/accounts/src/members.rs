@@ -97,16 +97,17 @@ impl Accounts {
             .ok_or_else(|| ValidationError::new("token", "invitation is invalid or expired"))?;
         tx.set_password(user, &hash).await?;
         tx.clear_invite(user, now).await?;
-        let session = self.issue_session(&mut tx, user, now).await?;
+        let session = self.issue_session(&mut tx, user, now, false).await?;
+        let policy = tx.mfa_policy().await?;
         let actor = format!("user:{user}");
-        let role = tx.member(user).await?.map(|m| m.role.name());
+        let role = tx.member(user).await?.map(|m| m.role);
         tx.append_audit(
             &self.audit_key,
-            &meta.audit(actor.clone(), role, "member.accept_invite", Some(actor), json!({})),
+            &meta.audit(actor.clone(), role.map(|r| r.name()), "member.accept_invite", Some(actor), json!({})),
         )
         .await?;
         tx.commit().await?;
-        Ok(session)
+        Ok(IssuedSession { mfa_enrollment_required: role.is_some_and(|r| policy.requires(r)), ..session })
     }
 
     /// Changes a member's role and/or narrowed permissions. Their sessions are revoked so the

@@ -14,6 +14,8 @@ pub struct Principal {
     pub kind: PrincipalKind,
     /// Where the request came from, for the audit trail.
     pub meta: RequestMeta,
+    /// Second-factor state (default for API tokens: nothing owed).
+    pub mfa: crate::MfaState,
 }
 
 /// Request facts recorded with every audit event.

@@ -41,11 +41,11 @@ impl Default for AccountsConfig {
 #[derive(Clone)]
 pub struct Accounts {
     pub(crate) store: Store,
-    master: Arc<MasterKey>,
+    pub(crate) master: Arc<MasterKey>,
     pub(crate) audit_key: Arc<AuditKey>,
     pub(crate) hasher: PasswordHasher,
     pub(crate) config: Arc<AccountsConfig>,
-    account_throttle: Arc<Throttle>,
+    pub(crate) account_throttle: Arc<Throttle>,
     address_throttle: Arc<Throttle>,
 }
 
@@ -63,6 +63,10 @@ pub struct IssuedSession {
     pub cookie_value: String,
     pub csrf_token: String,
     pub expires_at: i64,
+    /// The member has MFA: the session works only for `POST /mfa/verify` until a code is given.
+    pub mfa_required: bool,
+    /// The tenant's policy requires MFA and the member has none: enrollment comes first.
+    pub mfa_enrollment_required: bool,
 }
 
 pub struct NewToken {
@@ -112,7 +116,7 @@ impl Accounts {
         tx.insert_tenant_key(1, &wrapped, now).await?;
         tx.insert_user(user, email.as_str(), Some(&hash), now).await.map_err(map_email_conflict)?;
         tx.insert_member(user, &name, Role::Owner, None, None, None, now).await?;
-        let session = self.issue_session(&mut tx, user, now).await?;
+        let session = self.issue_session(&mut tx, user, now, false).await?;
         let actor = format!("user:{user}");
         tx.append_audit(
             &self.audit_key,
@@ -173,11 +177,19 @@ impl Accounts {
         self.account_throttle.clear(&account_key);
         let now = now_unix();
         let mut tx = self.store.tenant(row.tenant_id).write().await?;
-        let session = self.issue_session(&mut tx, row.user_id, now).await?;
+        let enrolled = tx.mfa_factor(row.user_id).await?.is_some_and(|f| f.confirmed_at.is_some());
+        let session = self.issue_session(&mut tx, row.user_id, now, enrolled).await?;
         let actor = format!("user:{}", row.user_id);
-        let role = tx.member(row.user_id).await?.map(|m| m.role.name());
-        tx.append_audit(&self.audit_key, &meta.audit(actor.clone(), role, "auth.login", Some(actor), json!({})))
-            .await?;
+        let role = tx.member(row.user_id).await?.map(|m| m.role);
+        let scope = json!({"mfa": if enrolled { "pending" } else { "none" }});
+        tx.append_audit(
+            &self.audit_key,
+            &meta.audit(actor.clone(), role.map(|r| r.name()), "auth.login", Some(actor), scope),
+        )
+        .await?;
+        let policy = tx.mfa_policy().await?;
+        let session =
+            IssuedSession { mfa_enrollment_required: !enrolled && role.is_some_and(|r| policy.requires(r)), ..session };
         tx.commit().await?;
         Ok(session)
     }
@@ -187,6 +199,7 @@ impl Accounts {
         tx: &mut lacuna_storage::TenantTx,
         user: UserId,
         now: i64,
+        mfa_pending: bool,
     ) -> Result<IssuedSession, AccountError> {
         let (cookie_value, cred) = Credential::issue_dotted(tx.tenant());
         let row = SessionRow {
@@ -196,6 +209,8 @@ impl Accounts {
             last_seen_at: now,
             expires_at: now + self.config.absolute_lifetime_secs,
             revoked_at: None,
+            mfa_pending,
+            mfa_verified_at: None,
         };
         tx.insert_session(&cred.digest, &row).await?;
         Ok(IssuedSession {
@@ -204,6 +219,8 @@ impl Accounts {
             cookie_value,
             csrf_token: row.csrf_token,
             expires_at: row.expires_at,
+            mfa_required: mfa_pending,
+            mfa_enrollment_required: false,
         })
     }
 
@@ -220,6 +237,14 @@ impl Accounts {
             return Err(AccountError::Unauthenticated);
         }
         let member = tx.member(session.user_id).await?.ok_or(AccountError::Unauthenticated)?;
+        let enrolled = tx.mfa_factor(member.user_id).await?.is_some_and(|f| f.confirmed_at.is_some());
+        let policy = tx.mfa_policy().await?;
+        let mfa = crate::MfaState {
+            enrolled,
+            pending: session.mfa_pending,
+            enrollment_required: !enrolled && policy.requires(member.role),
+            verified_at: session.mfa_verified_at,
+        };
         drop(tx);
         // Sliding idle timeout; written at most once a minute to keep reads cheap.
         if now - session.last_seen_at >= 60 {
@@ -234,6 +259,7 @@ impl Accounts {
             permissions: member.effective_permissions(),
             kind: PrincipalKind::Session { digest: cred.digest, csrf_token: session.csrf_token },
             meta,
+            mfa,
         })
     }
 
@@ -260,6 +286,7 @@ impl Accounts {
             permissions: token.permissions.intersect(creator.effective_permissions()),
             kind: PrincipalKind::ApiToken { id: token.id },
             meta,
+            mfa: crate::MfaState::default(),
         })
     }
 

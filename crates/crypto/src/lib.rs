@@ -10,7 +10,11 @@
 mod keys;
 mod password;
 mod token;
+mod totp;
 
 pub use keys::{AuditKey, DataKey, KeyError, MasterKey, MasterKeySource};
 pub use password::{PasswordError, PasswordHasher};
 pub use token::{constant_time_eq, random_token, sha256};
+pub use totp::{
+    TotpError, new_totp_secret, qr_svg, totp_check, totp_code, totp_secret_base32, totp_secret_from_base32, totp_uri,
+};

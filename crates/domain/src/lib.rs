@@ -9,5 +9,5 @@ mod rbac;
 mod values;
 
 pub use ids::{TenantId, TokenId, UserId};
-pub use rbac::{Permission, PermissionSet, Role};
+pub use rbac::{MfaPolicy, Permission, PermissionSet, Role};
 pub use values::{Email, Password, ValidationError, required_text};

@@ -38,6 +38,8 @@ permissions! {
     TokensManage = "tokens.manage",
     /// Read and export the tenant's audit trail.
     AuditRead = "audit.read",
+    /// Change tenant-wide settings (e.g. the MFA policy).
+    TenantSettings = "tenant.settings",
 }
 
 impl Permission {
@@ -192,5 +194,40 @@ mod tests {
     #[test]
     fn permission_bits_fit() {
         assert!(Permission::ALL.len() <= 64);
+    }
+}
+
+/// The tenant's MFA policy, set by an owner.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum MfaPolicy {
+    /// Members choose.
+    Optional,
+    /// Owners and managers must use MFA.
+    OwnersManagers,
+    /// Every member must use MFA.
+    Everyone,
+}
+
+impl MfaPolicy {
+    pub fn name(self) -> &'static str {
+        match self {
+            MfaPolicy::Optional => "optional",
+            MfaPolicy::OwnersManagers => "owners_managers",
+            MfaPolicy::Everyone => "everyone",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [MfaPolicy::Optional, MfaPolicy::OwnersManagers, MfaPolicy::Everyone].into_iter().find(|p| p.name() == s)
+    }
+
+    /// Whether a member with this role must have MFA.
+    pub fn requires(self, role: Role) -> bool {
+        match self {
+            MfaPolicy::Optional => false,
+            MfaPolicy::OwnersManagers => matches!(role, Role::Owner | Role::Manager),
+            MfaPolicy::Everyone => true,
+        }
     }
 }

@@ -23,32 +23,42 @@ pub const CSRF_HEADER: &str = "x-csrf-token";
 /// What a route requires beyond being signed in.
 pub trait Requirement: Send + Sync + 'static {
     const PERMISSION: Option<Permission>;
+    /// Privileged: members with MFA must have passed a check in the last 10 minutes (step-up).
+    const PRIVILEGED: bool = false;
+    /// Usable while the sign-in still owes its second factor.
+    const DURING_MFA_PENDING: bool = false;
+    /// Usable while the tenant's policy forces this member to enroll in MFA first.
+    const DURING_ENROLLMENT: bool = false;
 }
 
-/// Any signed-in principal of the tenant.
-pub struct Authenticated;
-impl Requirement for Authenticated {
-    const PERMISSION: Option<Permission> = None;
-}
-
-macro_rules! permission_markers {
-    ($($name:ident => $perm:ident),* $(,)?) => {
+macro_rules! requirements {
+    ($($name:ident => $perm:expr $(, $flag:ident)* ;)*) => {
         $(
-            #[doc = concat!("Requires `", stringify!($perm), "`.")]
+            #[doc = concat!("Route requirement `", stringify!($name), "`.")]
             pub struct $name;
             impl Requirement for $name {
-                const PERMISSION: Option<Permission> = Some(Permission::$perm);
+                const PERMISSION: Option<Permission> = $perm;
+                $( const $flag: bool = true; )*
             }
         )*
     };
 }
 
-permission_markers! {
-    AccountRead => AccountRead,
-    MembersRead => MembersRead,
-    MembersManage => MembersManage,
-    TokensManage => TokensManage,
-    AuditRead => AuditRead,
+requirements! {
+    // Any signed-in member, e.g. sign-out: works in every state.
+    Authenticated => None, DURING_MFA_PENDING, DURING_ENROLLMENT;
+    // The second factor itself.
+    MfaVerify => None, DURING_MFA_PENDING;
+    // Managing one's own MFA (enrollment must work while the policy forces it).
+    MfaSelf => None, DURING_ENROLLMENT;
+    AccountRead => Some(Permission::AccountRead), DURING_ENROLLMENT;
+    MembersRead => Some(Permission::MembersRead);
+    MembersManage => Some(Permission::MembersManage), PRIVILEGED;
+    TokensManage => Some(Permission::TokensManage);
+    TokensCreate => Some(Permission::TokensManage), PRIVILEGED;
+    AuditRead => Some(Permission::AuditRead);
+    AuditExport => Some(Permission::AuditRead), PRIVILEGED;
+    TenantSettings => Some(Permission::TenantSettings), PRIVILEGED;
 }
 
 /// An authenticated principal who holds `R`'s permission.
@@ -62,8 +72,29 @@ impl<R: Requirement> FromRequestParts<AppState> for Auth<R> {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
         let principal = authenticate(parts, state).await?;
+        if principal.mfa.pending && !R::DURING_MFA_PENDING {
+            return Err(ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "mfa_required",
+                "enter the code from your authenticator app (POST /api/v1/mfa/verify)",
+            ));
+        }
+        if principal.mfa.enrollment_required && !R::DURING_ENROLLMENT {
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "mfa_enrollment_required",
+                "your practice requires MFA: set it up first (POST /api/v1/mfa/enroll)",
+            ));
+        }
         if let Some(p) = R::PERMISSION {
             principal.require(p)?;
+        }
+        if R::PRIVILEGED && !principal.mfa.step_up_satisfied(lacuna_storage::now_unix()) {
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "step_up_required",
+                "this action needs a fresh MFA check (POST /api/v1/mfa/verify)",
+            ));
         }
         Ok(Self { principal, _r: PhantomData })
     }

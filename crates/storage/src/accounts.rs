@@ -80,6 +80,10 @@ pub struct SessionRow {
     pub last_seen_at: i64,
     pub expires_at: i64,
     pub revoked_at: Option<i64>,
+    /// Signed in with a password, second factor still owed.
+    pub mfa_pending: bool,
+    /// When this session last passed an MFA check.
+    pub mfa_verified_at: Option<i64>,
 }
 
 #[derive(Debug, Clone)]
@@ -282,21 +286,24 @@ impl TenantTx {
 
     pub async fn insert_session(&mut self, token_hash: &[u8], s: &SessionRow) -> Result<()> {
         const SQL: &str = "INSERT INTO sessions (tenant_id, token_hash, user_id, csrf_token, created_at,
-                last_seen_at, expires_at, revoked_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
+                last_seen_at, expires_at, revoked_at, mfa_pending, mfa_verified_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)";
         let t = self.tenant_str.clone();
         let user = s.user_id.to_string();
         on_conn!(self, c => sqlx::query(SQL).bind(&t).bind(token_hash).bind(&user).bind(&s.csrf_token)
-            .bind(s.created_at).bind(s.last_seen_at).bind(s.expires_at).bind(s.revoked_at).execute(c).await.map(|r| r.rows_affected()))?;
+            .bind(s.created_at).bind(s.last_seen_at).bind(s.expires_at).bind(s.revoked_at).bind(s.mfa_pending)
+            .bind(s.mfa_verified_at).execute(c).await.map(|r| r.rows_affected()))?;
         Ok(())
     }
 
     pub async fn session(&mut self, token_hash: &[u8]) -> Result<Option<SessionRow>> {
-        const SQL: &str = "SELECT user_id, csrf_token, created_at, last_seen_at, expires_at, revoked_at
-             FROM sessions WHERE tenant_id = $1 AND token_hash = $2";
+        const SQL: &str = "SELECT user_id, csrf_token, created_at, last_seen_at, expires_at, revoked_at, mfa_pending,
+                mfa_verified_at FROM sessions WHERE tenant_id = $1 AND token_hash = $2";
+        type Row = (String, String, i64, i64, i64, Option<i64>, bool, Option<i64>);
         let t = self.tenant_str.clone();
-        let row: Option<(String, String, i64, i64, i64, Option<i64>)> =
+        let row: Option<Row> =
             on_conn!(self, c => sqlx::query_as(SQL).bind(&t).bind(token_hash).fetch_optional(c).await)?;
-        row.map(|(user, csrf, created, seen, expires, revoked)| {
+        row.map(|(user, csrf, created, seen, expires, revoked, mfa_pending, mfa_verified_at)| {
             Ok(SessionRow {
                 user_id: parse_id(&user, "sessions.user_id")?,
                 csrf_token: csrf,
@@ -304,6 +311,8 @@ impl TenantTx {
                 last_seen_at: seen,
                 expires_at: expires,
                 revoked_at: revoked,
+                mfa_pending,
+                mfa_verified_at,
             })
         })
         .transpose()
@@ -379,5 +388,17 @@ impl TenantTx {
         let id = id.to_string();
         on_conn!(self, c => sqlx::query(SQL).bind(&t).bind(&id).bind(now).execute(c).await.map(|r| r.rows_affected()))?;
         Ok(())
+    }
+}
+
+impl TenantTx {
+    /// The member's password hash (for re-authentication before sensitive changes).
+    pub async fn password_hash(&mut self, user: UserId) -> Result<Option<String>> {
+        const SQL: &str = "SELECT password_hash FROM users WHERE tenant_id = $1 AND id = $2";
+        let t = self.tenant_str.clone();
+        let id = user.to_string();
+        let row: Option<(Option<String>,)> =
+            on_conn!(self, c => sqlx::query_as(SQL).bind(&t).bind(&id).fetch_optional(c).await)?;
+        Ok(row.and_then(|r| r.0))
     }
 }

@@ -41,6 +41,8 @@ macro_rules! const_str_concat {
 
 mod accounts;
 pub mod audit;
+pub mod mfa;
+
 mod migrate;
 pub mod scratch;
 mod store;

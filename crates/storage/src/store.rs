@@ -21,11 +21,23 @@ const APP_GRANTS: &[(&str, &str)] = &[
     ("audit_events", "SELECT, INSERT"),
     ("audit_heads", "SELECT, INSERT, UPDATE"),
     ("tenant_index", "SELECT, INSERT, DELETE"),
+    ("mfa_factors", "SELECT, INSERT, UPDATE, DELETE"),
+    ("mfa_recovery_codes", "SELECT, INSERT, UPDATE, DELETE"),
 ];
 
 /// Tenant-owned tables: row-level security must be enabled and forced on each.
-pub(crate) const TENANT_TABLES: &[&str] =
-    &["tenants", "tenant_keys", "users", "members", "sessions", "api_tokens", "audit_events", "audit_heads"];
+pub(crate) const TENANT_TABLES: &[&str] = &[
+    "tenants",
+    "tenant_keys",
+    "users",
+    "members",
+    "sessions",
+    "api_tokens",
+    "audit_events",
+    "audit_heads",
+    "mfa_factors",
+    "mfa_recovery_codes",
+];
 
 #[derive(Debug, Clone)]
 pub enum StoreConfig {

@@ -48,6 +48,10 @@ pub struct SessionResponse {
     user_id: String,
     csrf_token: String,
     expires_at: String,
+    /// True when the member has MFA: send the code to `POST /api/v1/mfa/verify` before anything else.
+    mfa_required: bool,
+    /// True when the practice requires MFA and the member has none: enroll first.
+    mfa_enrollment_required: bool,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -70,6 +74,8 @@ fn session_response(status: StatusCode, s: IssuedSession, lifetime: i64) -> Resp
         user_id: s.user.to_string(),
         csrf_token: s.csrf_token,
         expires_at: rfc3339(s.expires_at),
+        mfa_required: s.mfa_required,
+        mfa_enrollment_required: s.mfa_enrollment_required,
     };
     (status, [(header::SET_COOKIE, session_set_cookie(&s.cookie_value, lifetime))], Json(body)).into_response()
 }

@@ -1,6 +1,6 @@
 //! The audit trail: list with filters, export as CSV or JSON lines.
 
-use crate::auth::{AuditRead, Auth};
+use crate::auth::{AuditExport, AuditRead, Auth};
 use crate::error::ErrorBody;
 use crate::routes::rfc3339;
 use crate::{ApiError, AppState};
@@ -134,7 +134,7 @@ pub struct ExportQuery {
     responses((status = 200, description = "text/csv or application/x-ndjson"), (status = 403, body = ErrorBody)))]
 pub async fn export(
     State(st): State<AppState>,
-    auth: Auth<AuditRead>,
+    auth: Auth<AuditExport>,
     q: Result<Query<ExportQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, ApiError> {
     let Query(q) = q.map_err(query_error)?;

@@ -6,6 +6,7 @@ mod accounts;
 mod audit;
 mod members;
 mod meta;
+mod mfa;
 mod tokens;
 
 use crate::AppState;
@@ -60,6 +61,12 @@ pub(crate) fn build(state: AppState) -> (axum::Router, utoipa::openapi::OpenApi)
         .routes(routes!(tokens::revoke))
         .routes(routes!(audit::list))
         .routes(routes!(audit::export))
+        .routes(routes!(mfa::status))
+        .routes(routes!(mfa::enroll))
+        .routes(routes!(mfa::confirm))
+        .routes(routes!(mfa::verify))
+        .routes(routes!(mfa::disable))
+        .routes(routes!(mfa::set_policy))
         .routes(routes!(meta::healthz))
         .split_for_parts();
     let doc_json = std::sync::Arc::new(doc.clone());

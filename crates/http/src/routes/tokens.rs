@@ -1,6 +1,6 @@
 //! API tokens for scripts and connectors: scoped to the tenant and a set of permissions.
 
-use crate::auth::{Auth, TokensManage};
+use crate::auth::{Auth, TokensCreate, TokensManage};
 use crate::error::ErrorBody;
 use crate::json::ValidJson;
 use crate::routes::{parse_id, rfc3339};
@@ -68,7 +68,7 @@ pub async fn list(State(st): State<AppState>, auth: Auth<TokensManage>) -> Resul
     responses((status = 201, body = CreatedToken), (status = 422, body = ErrorBody)))]
 pub async fn create(
     State(st): State<AppState>,
-    auth: Auth<TokensManage>,
+    auth: Auth<TokensCreate>,
     ValidJson(req): ValidJson<CreateTokenRequest>,
 ) -> Result<(StatusCode, Json<CreatedToken>), ApiError> {
     let t = st.accounts.create_token(&auth.principal, &req.name, PermissionSet::of(&req.permissions)).await?;

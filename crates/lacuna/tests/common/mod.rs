@@ -73,6 +73,12 @@ impl TestApp {
     }
 
     pub async fn spawn_in(scratch: Scratch) -> TestApp {
+        // Server errors show up in the failing test's output.
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new("warn,lacuna::request=off"))
+            .with_test_writer()
+            .try_init();
+
         let app = lacuna::build(&scratch.config).await.expect("app builds");
         let server = app.start().await.expect("server starts");
         let cert = app.certificate_pem().expect("TLS certificate");

@@ -13,7 +13,7 @@ CREATE TABLE tenants (
 
 CREATE TABLE tenant_keys (
     tenant_id   TEXT NOT NULL REFERENCES tenants (id),
-    version     INTEGER NOT NULL,
+    version     BIGINT NOT NULL,
     wrapped     BYTEA NOT NULL,
     created_at  BIGINT NOT NULL,
     PRIMARY KEY (tenant_id, version)

@@ -1,0 +1,466 @@
+//! The pseudonymous event: the only shape Insight accepts.
+//!
+//! Every field has a newtype or an enum whose only constructor validates the exact format, so an
+//! [`InsightEvent`] that exists is valid. There is deliberately no `Deserialize`: the only way from
+//! JSON to an event is [`crate::PhiGuard::check`], which counts and classifies what it refuses.
+
+use std::fmt;
+
+use serde::Serialize;
+
+/// Length of the base32 part of pseudonyms and ids: 128 bits, RFC 4648 base32, no padding.
+const BASE32_LEN: usize = 26;
+
+/// Largest accepted value of `cycle_days` and `follow_up_days` (ten years).
+pub const MAX_DAYS: u16 = 3650;
+
+/// The JSON keys of an event, in the order the guard validates them. Anything else is refused.
+pub const FIELDS: [&str; 13] = [
+    "event_id",
+    "kind",
+    "client",
+    "provider",
+    "service_category",
+    "cycle_days",
+    "follow_up_days",
+    "price_band",
+    "location_id",
+    "occurred_at",
+    "starts_at",
+    "ends_at",
+    "membership_id",
+];
+
+/// The price bands, in major currency units. Exact amounts are never sent to Insight.
+pub const PRICE_BANDS: [&str; 6] = ["0-49", "50-99", "100-249", "250-499", "500-999", "1000+"];
+
+fn is_base32_lower(s: &str) -> bool {
+    s.len() == BASE32_LEN && s.bytes().all(|b| matches!(b, b'a'..=b'z' | b'2'..=b'7'))
+}
+
+macro_rules! pseudonym {
+    ($(#[$doc:meta])* $name:ident, $prefix:literal) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+        #[serde(transparent)]
+        pub struct $name(String);
+
+        impl $name {
+            /// The literal prefix before the 26 base32 characters.
+            pub const PREFIX: &'static str = $prefix;
+
+            /// Accepts exactly the prefix followed by 26 lowercase RFC 4648 base32 characters.
+            pub fn parse(value: &str) -> Option<Self> {
+                let rest = value.strip_prefix($prefix)?;
+                is_base32_lower(rest).then(|| Self(value.to_owned()))
+            }
+
+            /// The pseudonym as sent.
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+    };
+}
+
+pseudonym!(
+    /// A client's pseudonym: `p_` + a 128-bit HMAC under the tenant's key, base32 without padding.
+    ClientPseudonym,
+    "p_"
+);
+pseudonym!(
+    /// A provider's pseudonym: `pv_` + 26 lowercase base32 characters.
+    ProviderPseudonym,
+    "pv_"
+);
+pseudonym!(
+    /// A membership or package, pseudonymised: `m_` + 26 lowercase base32 characters.
+    MembershipPseudonym,
+    "m_"
+);
+
+/// An event id: `ev_` + 26 lowercase base32 characters, or a lowercase hyphenated UUID.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(transparent)]
+pub struct EventId(String);
+
+impl EventId {
+    /// Accepts `ev_` + 26 lowercase base32 characters, or `xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx` in lowercase hex.
+    pub fn parse(value: &str) -> Option<Self> {
+        let ok = match value.strip_prefix("ev_") {
+            Some(rest) => is_base32_lower(rest),
+            None => is_lower_uuid(value),
+        };
+        ok.then(|| Self(value.to_owned()))
+    }
+
+    /// The id as sent.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+fn is_lower_uuid(s: &str) -> bool {
+    let groups: Vec<&str> = s.split('-').collect();
+    groups.len() == 5
+        && groups
+            .iter()
+            .zip([8, 4, 4, 4, 12])
+            .all(|(g, len)| g.len() == len && g.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)))
+}
+
+/// A practice location: `loc_` + 1 to 32 characters `[a-z0-9]`.
+///
+/// A suffix made only of seven or more digits is refused even though it fits the character set:
+/// it could be a phone number, an SSN or a record number smuggled in as an id.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(transparent)]
+pub struct LocationId(String);
+
+impl LocationId {
+    /// The literal prefix.
+    pub const PREFIX: &'static str = "loc_";
+
+    /// Accepts `loc_` + 1..=32 characters of `[a-z0-9]`, unless they are seven or more digits only.
+    pub fn parse(value: &str) -> Option<Self> {
+        let rest = value.strip_prefix(Self::PREFIX)?;
+        let charset =
+            (1..=32).contains(&rest.len()) && rest.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
+        let digit_run = rest.len() >= 7 && rest.bytes().all(|b| b.is_ascii_digit());
+        (charset && !digit_run).then(|| Self(value.to_owned()))
+    }
+
+    /// The id as sent.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// An instant, as RFC 3339 in UTC: `YYYY-MM-DDTHH:MM:SS[.fffffffff]Z`, year 2000..=2100.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(transparent)]
+pub struct Timestamp(String);
+
+impl Timestamp {
+    /// Validates the fixed format structurally: field widths, month 1-12, a day that exists in that
+    /// month (leap years included), hour 0-23, minute and second 0-59, 1-9 fractional digits, `Z`.
+    pub fn parse(value: &str) -> Option<Self> {
+        let b = value.as_bytes();
+        if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || b[10] != b'T' || b[13] != b':' || b[16] != b':' {
+            return None;
+        }
+        let year = digits(&b[0..4])?;
+        let month = digits(&b[5..7])?;
+        let day = digits(&b[8..10])?;
+        let hour = digits(&b[11..13])?;
+        let minute = digits(&b[14..16])?;
+        let second = digits(&b[17..19])?;
+        let tail = &b[19..];
+        let tail_ok = match tail {
+            [b'Z'] => true,
+            [b'.', frac @ .., b'Z'] => (1..=9).contains(&frac.len()) && frac.iter().all(u8::is_ascii_digit),
+            _ => false,
+        };
+        let ok = tail_ok
+            && (2000..=2100).contains(&year)
+            && (1..=12).contains(&month)
+            && (1..=days_in_month(year, month)).contains(&day)
+            && hour <= 23
+            && minute <= 59
+            && second <= 59;
+        ok.then(|| Self(value.to_owned()))
+    }
+
+    /// The timestamp as sent.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// Parses a run of ASCII digits (at most 9) into a number.
+fn digits(b: &[u8]) -> Option<u32> {
+    if b.is_empty() || b.len() > 9 || !b.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    Some(b.iter().fold(0, |acc, d| acc * 10 + u32::from(d - b'0')))
+}
+
+/// Days in a month of the proleptic Gregorian calendar; 0 for a month outside 1..=12.
+pub(crate) fn days_in_month(year: u32, month: u32) -> u32 {
+    match month {
+        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+        4 | 6 | 9 | 11 => 30,
+        2 if year.is_multiple_of(4) && (!year.is_multiple_of(100) || year.is_multiple_of(400)) => 29,
+        2 => 28,
+        _ => 0,
+    }
+}
+
+/// A number of days, 0..=[`MAX_DAYS`] (treatment cycle, follow-up window).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(transparent)]
+pub struct Days(u16);
+
+impl Days {
+    /// Accepts 0..=[`MAX_DAYS`].
+    pub fn new(days: u64) -> Option<Self> {
+        u16::try_from(days).ok().filter(|d| *d <= MAX_DAYS).map(Self)
+    }
+
+    /// The number of days.
+    pub fn get(self) -> u16 {
+        self.0
+    }
+}
+
+macro_rules! string_enum {
+    ($(#[$doc:meta])* $name:ident { $($(#[$vdoc:meta])* $variant:ident => $text:literal),+ $(,)? }) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+        pub enum $name {
+            $($(#[$vdoc])* #[serde(rename = $text)] $variant),+
+        }
+
+        impl $name {
+            /// Every value, in declaration order.
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+
+            /// The wire form.
+            pub const fn as_str(self) -> &'static str {
+                match self { $($name::$variant => $text),+ }
+            }
+
+            /// Accepts exactly the wire form (case-sensitive).
+            pub fn parse(value: &str) -> Option<Self> {
+                match value { $($text => Some($name::$variant),)+ _ => None }
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+
+string_enum!(
+    /// What happened.
+    EventKind {
+        AppointmentBooked => "appointment.booked",
+        AppointmentCompleted => "appointment.completed",
+        AppointmentCancelled => "appointment.cancelled",
+        AppointmentNoShow => "appointment.no_show",
+        MembershipStarted => "membership.started",
+        MembershipRenewed => "membership.renewed",
+        MembershipRedeemed => "membership.redeemed",
+        MembershipCancelled => "membership.cancelled",
+        MembershipExpired => "membership.expired",
+    }
+);
+
+impl EventKind {
+    /// Appointment events must name a service category; membership events may omit it.
+    pub const fn is_appointment(self) -> bool {
+        matches!(
+            self,
+            EventKind::AppointmentBooked
+                | EventKind::AppointmentCompleted
+                | EventKind::AppointmentCancelled
+                | EventKind::AppointmentNoShow
+        )
+    }
+}
+
+string_enum!(
+    /// The kind of service, coarse enough to say nothing about a person.
+    ServiceCategory {
+        Neurotoxin => "neurotoxin",
+        Filler => "filler",
+        Laser => "laser",
+        Facial => "facial",
+        Massage => "massage",
+        Hair => "hair",
+        Nails => "nails",
+        Other => "other",
+    }
+);
+
+string_enum!(
+    /// A price band in major currency units; see [`PRICE_BANDS`].
+    PriceBand {
+        /// 0 to 49.
+        Under50 => "0-49",
+        /// 50 to 99.
+        From50 => "50-99",
+        /// 100 to 249.
+        From100 => "100-249",
+        /// 250 to 499.
+        From250 => "250-499",
+        /// 500 to 999.
+        From500 => "500-999",
+        /// 1000 and above.
+        From1000 => "1000+",
+    }
+);
+
+/// A pseudonymous event, the only shape Insight accepts. Build it with [`crate::PhiGuard::check`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct InsightEvent {
+    /// Idempotency key of the event.
+    pub event_id: EventId,
+    /// What happened.
+    pub kind: EventKind,
+    /// Who it happened to, pseudonymously.
+    pub client: ClientPseudonym,
+    /// Who provided the service, pseudonymously.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub provider: Option<ProviderPseudonym>,
+    /// Required for appointment events, optional for membership events.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub service_category: Option<ServiceCategory>,
+    /// Expected days between treatments of this kind.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cycle_days: Option<Days>,
+    /// Days after the treatment within which a check-in is due.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub follow_up_days: Option<Days>,
+    /// Coarse price of the service.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub price_band: Option<PriceBand>,
+    /// Where it happened.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub location_id: Option<LocationId>,
+    /// When the event happened.
+    pub occurred_at: Timestamp,
+    /// Start of the appointment slot.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub starts_at: Option<Timestamp>,
+    /// End of the appointment slot.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ends_at: Option<Timestamp>,
+    /// The membership or package concerned, pseudonymously.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub membership_id: Option<MembershipPseudonym>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const B32: &str = "abcdefghijklmnopqrstuvwxyz";
+
+    #[test]
+    fn pseudonyms_need_prefix_and_26_lowercase_base32() {
+        assert!(ClientPseudonym::parse(&format!("p_{B32}")).is_some());
+        assert!(ClientPseudonym::parse("p_a2b3c4d5e6f7g2h3i4j5k6l7mn").is_some());
+        assert!(ClientPseudonym::parse(&format!("p_{}", &B32[..25])).is_none());
+        assert!(ClientPseudonym::parse(&format!("p_{B32}a")).is_none());
+        assert!(ClientPseudonym::parse(&format!("p_{}", B32.to_uppercase())).is_none());
+        assert!(ClientPseudonym::parse("p_abcdefghijklmnopqrstuvwxy1").is_none(), "1 is not base32");
+        assert!(ClientPseudonym::parse("p_abcdefghijklmnopqrstuvwxy8").is_none(), "8 is not base32");
+        assert!(ClientPseudonym::parse(&format!("pv_{B32}")).is_none());
+        assert!(ClientPseudonym::parse(&format!(" p_{B32}")).is_none());
+        assert!(ProviderPseudonym::parse(&format!("pv_{B32}")).is_some());
+        assert!(ProviderPseudonym::parse(&format!("p_{B32}")).is_none());
+        assert!(MembershipPseudonym::parse(&format!("m_{B32}")).is_some());
+        assert!(MembershipPseudonym::parse(&format!("mm_{B32}")).is_none());
+        assert!(MembershipPseudonym::parse("m_").is_none());
+    }
+
+    #[test]
+    fn event_ids() {
+        assert!(EventId::parse(&format!("ev_{B32}")).is_some());
+        assert!(EventId::parse("550e8400-e29b-41d4-a716-446655440000").is_some());
+        assert!(EventId::parse("550E8400-E29B-41D4-A716-446655440000").is_none());
+        assert!(EventId::parse("550e8400e29b41d4a716446655440000").is_none());
+        assert!(EventId::parse("550e8400-e29b-41d4-a716-44665544000g").is_none());
+        assert!(EventId::parse("{550e8400-e29b-41d4-a716-446655440000}").is_none());
+        assert!(EventId::parse("ev_short").is_none());
+        assert!(EventId::parse("").is_none());
+    }
+
+    #[test]
+    fn location_ids() {
+        for ok in ["loc_a", "loc_main", "loc_downtown2", "loc_123456", &format!("loc_{}", "a1".repeat(16))] {
+            assert!(LocationId::parse(ok).is_some(), "{ok}");
+        }
+        for bad in ["loc_", "loc_Main", "loc_main-st", "loc_main st", &format!("loc_{}", "a".repeat(33)), "main"] {
+            assert!(LocationId::parse(bad).is_none(), "{bad}");
+        }
+        assert!(LocationId::parse("loc_5551234567").is_none(), "a bare digit run could be a phone number");
+    }
+
+    #[test]
+    fn timestamps() {
+        for ok in [
+            "2024-06-01T09:30:00Z",
+            "2000-01-01T00:00:00Z",
+            "2100-12-31T23:59:59Z",
+            "2024-02-29T12:00:00Z",
+            "2000-02-29T12:00:00Z",
+            "2024-06-01T09:30:00.5Z",
+            "2024-06-01T09:30:00.123456789Z",
+        ] {
+            assert!(Timestamp::parse(ok).is_some(), "{ok}");
+        }
+        for bad in [
+            "1999-12-31T23:59:59Z",
+            "2101-01-01T00:00:00Z",
+            "2023-02-29T12:00:00Z",
+            "2100-02-29T12:00:00Z",
+            "2024-04-31T12:00:00Z",
+            "2024-13-01T00:00:00Z",
+            "2024-00-10T00:00:00Z",
+            "2024-06-00T00:00:00Z",
+            "2024-06-01T24:00:00Z",
+            "2024-06-01T23:60:00Z",
+            "2024-06-01T23:59:60Z",
+            "2024-06-01T09:30:00",
+            "2024-06-01T09:30:00z",
+            "2024-06-01t09:30:00Z",
+            "2024-06-01 09:30:00Z",
+            "2024-06-01T09:30:00+00:00",
+            "2024-06-01T09:30:00.Z",
+            "2024-06-01T09:30:00.1234567890Z",
+            "2024-6-01T09:30:00Z",
+            "+2024-06-01T09:30:00Z",
+            "2024-06-01",
+            "",
+        ] {
+            assert!(Timestamp::parse(bad).is_none(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn days() {
+        assert_eq!(Days::new(0).map(Days::get), Some(0));
+        assert_eq!(Days::new(3650).map(Days::get), Some(3650));
+        assert!(Days::new(3651).is_none());
+        assert!(Days::new(u64::MAX).is_none());
+    }
+
+    #[test]
+    fn enums_round_trip_their_wire_form() {
+        for kind in EventKind::ALL {
+            assert_eq!(EventKind::parse(kind.as_str()), Some(*kind));
+        }
+        assert_eq!(EventKind::ALL.len(), 9);
+        for category in ServiceCategory::ALL {
+            assert_eq!(ServiceCategory::parse(category.as_str()), Some(*category));
+        }
+        assert_eq!(ServiceCategory::ALL.len(), 8);
+        assert_eq!(PriceBand::ALL.iter().map(|b| b.as_str()).collect::<Vec<_>>(), PRICE_BANDS);
+        assert!(EventKind::parse("Appointment.Booked").is_none());
+        assert!(ServiceCategory::parse("Filler").is_none());
+        assert!(PriceBand::parse("1000").is_none());
+        assert!(EventKind::AppointmentNoShow.is_appointment());
+        assert!(!EventKind::MembershipExpired.is_appointment());
+    }
+}
