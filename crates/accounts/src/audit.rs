@@ -65,3 +65,42 @@ impl Accounts {
         Ok(out)
     }
 }
+
+impl Accounts {
+    /// The tenant's whole request log, oldest first (owners' export).
+    pub async fn request_log(
+        &self,
+        p: &Principal,
+    ) -> Result<Vec<lacuna_storage::request_log::RequestLogEntry>, AccountError> {
+        p.require(Permission::AuditRead)?;
+        let mut tx = self.store.tenant(p.tenant).read().await?;
+        let mut out = Vec::new();
+        let mut after = None;
+        loop {
+            let page = tx.request_log_page(after.clone(), PAGE).await?;
+            let Some(last) = page.last() else { break };
+            after = Some((last.occurred_at, last.request_id.clone()));
+            out.extend(page);
+        }
+        Ok(out)
+    }
+}
+
+impl Accounts {
+    /// Facts about the caller's own practice for the trust page, each checked now.
+    pub async fn practice_trust(&self, p: &Principal) -> Result<serde_json::Value, AccountError> {
+        let chain = self.verify_audit_chain(p.tenant).await?;
+        let now = lacuna_storage::now_unix();
+        let mut tx = self.store.tenant(p.tenant).read().await?;
+        let policy = tx.mfa_policy().await?;
+        let key_ok = self.data_key(&mut tx).await.is_ok();
+        let oldest = tx.request_log_oldest().await?;
+        Ok(serde_json::json!({
+            "mfa_policy": policy.name(),
+            "data_key_unwraps_with_master_key": key_ok,
+            "audit_chain_events_verified_now": chain.events,
+            "audit_chain_intact": chain.broken.is_none(),
+            "request_log_oldest_entry_days": oldest.map(|t| (now - t) / 86_400),
+        }))
+    }
+}

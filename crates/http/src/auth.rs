@@ -72,6 +72,9 @@ impl<R: Requirement> FromRequestParts<AppState> for Auth<R> {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
         let principal = authenticate(parts, state).await?;
+        if let Some(ctx) = parts.extensions.get::<crate::request_log::LogContext>() {
+            ctx.set(principal.tenant, principal.actor());
+        }
         if principal.mfa.pending && !R::DURING_MFA_PENDING {
             return Err(ApiError::new(
                 StatusCode::UNAUTHORIZED,

@@ -9,9 +9,12 @@ mod auth;
 mod error;
 mod json;
 mod middleware;
+pub mod probe;
+pub mod request_log;
 mod routes;
 mod server;
 mod tls;
+pub mod trust;
 
 pub use auth::SESSION_COOKIE;
 pub use error::ApiError;
@@ -27,6 +30,8 @@ use std::sync::Arc;
 pub struct AppState {
     pub accounts: Accounts,
     pub(crate) http: Arc<HttpSettings>,
+    pub request_log: request_log::RequestLogger,
+    pub trust: trust::TrustState,
 }
 
 /// Settings that shape HTTP behaviour.
@@ -36,11 +41,17 @@ pub struct HttpSettings {
     pub trust_proxy: bool,
     /// Send HSTS (true whenever the server itself speaks TLS).
     pub hsts: bool,
+    /// `Contact:` of security.txt (RFC 9116), e.g. `mailto:security@example.com`.
+    pub security_contact: String,
+    /// `Expires:` of security.txt (Unix time).
+    pub security_expires: i64,
 }
 
 impl AppState {
+    /// Builds the state and starts the request-log writer (needs a running Tokio runtime).
     pub fn new(accounts: Accounts, http: HttpSettings) -> Self {
-        Self { accounts, http: Arc::new(http) }
+        let request_log = request_log::RequestLogger::start(accounts.store().clone());
+        Self { accounts, http: Arc::new(http), request_log, trust: trust::TrustState::default() }
     }
 }
 

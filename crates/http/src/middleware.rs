@@ -3,12 +3,14 @@
 //! query string or body), a body size limit, a request timeout, and JSON error bodies for
 //! errors produced outside our handlers (404, 405, 408, 413).
 
+use crate::request_log::LogContext;
 use crate::{ApiError, AppState};
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
+use lacuna_storage::request_log::RequestLogEntry;
 use std::time::{Duration, Instant};
 use tower_http::timeout::TimeoutLayer;
 
@@ -27,8 +29,8 @@ pub(crate) fn wrap(router: Router, state: AppState) -> Router {
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, REQUEST_TIMEOUT))
         .layer(middleware::map_response(json_errors))
-        .layer(middleware::from_fn_with_state(state, security_headers))
-        .layer(middleware::from_fn(request_log))
+        .layer(middleware::from_fn_with_state(state.clone(), security_headers))
+        .layer(middleware::from_fn_with_state(state, request_log))
 }
 
 async fn security_headers(State(st): State<AppState>, req: Request, next: Next) -> Response {
@@ -72,23 +74,40 @@ async fn json_errors(resp: Response) -> Response {
     out
 }
 
-/// One log line per request with the route template, status and latency; adds `X-Request-Id`.
-async fn request_log(mut req: Request, next: Next) -> Response {
+/// One log line and one request-log entry per request (route template, never the raw path or
+/// query string); adds `X-Request-Id`.
+async fn request_log(State(st): State<AppState>, mut req: Request, next: Next) -> Response {
     let started = Instant::now();
     let id = uuid::Uuid::new_v4().to_string();
+    let context = LogContext::default();
     req.extensions_mut().insert(RequestId(id.clone()));
+    req.extensions_mut().insert(context.clone());
     let method = req.method().clone();
     let route =
         req.extensions().get::<MatchedPath>().map(|m| m.as_str().to_string()).unwrap_or_else(|| "<unmatched>".into());
     let mut resp = next.run(req).await;
+    let latency_us = started.elapsed().as_micros() as i64;
+    let who = context.get();
     tracing::info!(
         target: "lacuna::request",
         request_id = %id,
         method = %method,
         route = %route,
         status = resp.status().as_u16(),
-        latency_us = started.elapsed().as_micros() as u64,
+        latency_us,
+        tenant = who.as_ref().map(|w| w.0.to_string()).unwrap_or_default(),
     );
+    st.request_log.record(RequestLogEntry {
+        tenant: who.as_ref().map(|w| w.0),
+        occurred_at: lacuna_storage::now_unix(),
+        direction: "in",
+        method: method.to_string(),
+        route,
+        status: i32::from(resp.status().as_u16()),
+        latency_us,
+        actor: who.map(|w| w.1),
+        request_id: id.clone(),
+    });
     if let Ok(v) = HeaderValue::from_str(&id) {
         resp.headers_mut().insert(HeaderName::from_static("x-request-id"), v);
     }

@@ -3,6 +3,7 @@
 //! what runs.
 
 pub mod bench;
+pub mod jobs;
 pub mod scratch;
 
 use anyhow::Context;
@@ -28,6 +29,10 @@ pub struct Config {
     pub listen: SocketAddr,
     pub tls: TlsChoice,
     pub trust_proxy: bool,
+    /// security.txt `Contact:`; a placeholder (with a warning) when not configured.
+    pub security_contact: Option<String>,
+    /// security.txt `Expires:` this many days after start.
+    pub security_expires_days: i64,
 }
 
 #[derive(Debug, Clone)]
@@ -53,6 +58,8 @@ impl Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             tls: TlsChoice::SelfSigned,
             trust_proxy: false,
+            security_contact: None,
+            security_expires_days: 180,
         }
     }
 
@@ -76,14 +83,18 @@ pub struct App {
     pub store: Store,
     pub router: axum::Router,
     pub openapi: utoipa::openapi::OpenApi,
+    pub services: Services,
     tls: TlsMode,
     listen: SocketAddr,
 }
 
 /// The services without HTTP: what operator commands (`audit verify`, …) work with.
+#[derive(Clone)]
 pub struct Services {
     pub store: Store,
     pub accounts: Accounts,
+    /// Outcome of the start-up crypto self-test.
+    pub crypto_self_test: lacuna_http::trust::CryptoSelfTest,
 }
 
 /// Loads the master key and opens (and migrates) the store.
@@ -100,14 +111,23 @@ pub async fn open_services(config: &Config) -> anyhow::Result<Services> {
             "generated a new master key file in the data dir (mode 0600); production should supply its own via LACUNA_MASTER_KEY and keep it apart from backups"
         ),
     }
+    let crypto_self_test = lacuna_http::trust::CryptoSelfTest {
+        at: lacuna_storage::now_unix(),
+        passed: lacuna_crypto::self_test(&master),
+        master_key_source: if source == MasterKeySource::Environment { "environment" } else { "key file" },
+    };
+    if !crypto_self_test.passed {
+        anyhow::bail!("cryptographic self-test failed; refusing to start");
+    }
     let store = Store::open(&config.store_config()).await.context("opening the store")?;
     let accounts = Accounts::new(store.clone(), Arc::new(master), PasswordHasher::new(), AccountsConfig::default());
-    Ok(Services { store, accounts })
+    Ok(Services { store, accounts, crypto_self_test })
 }
 
 /// Everything `serve` runs: the services and the router over them.
 pub async fn build(config: &Config) -> anyhow::Result<App> {
-    let Services { store, accounts } = open_services(config).await?;
+    let services = open_services(config).await?;
+    let Services { store, accounts, .. } = services.clone();
     let tls = match &config.tls {
         TlsChoice::SelfSigned => {
             let (cert, key, generated) = lacuna_http::ensure_self_signed(&config.data_dir)?;
@@ -120,16 +140,36 @@ pub async fn build(config: &Config) -> anyhow::Result<App> {
         TlsChoice::InsecureHttp => TlsMode::InsecureHttp,
     };
     let hsts = !matches!(tls, TlsMode::InsecureHttp);
-    let state = AppState::new(accounts, HttpSettings { trust_proxy: config.trust_proxy, hsts });
+    let security_contact = config.security_contact.clone().unwrap_or_else(|| {
+        tracing::warn!("no --security-contact given; security.txt names a placeholder address");
+        "mailto:security@localhost".to_string()
+    });
+    let settings = HttpSettings {
+        trust_proxy: config.trust_proxy,
+        hsts,
+        security_contact,
+        security_expires: lacuna_storage::now_unix() + config.security_expires_days * 86_400,
+    };
+    let state = AppState::new(accounts, settings);
+    state.trust.set_crypto(services.crypto_self_test.clone());
     let (router, openapi) = lacuna_http::app(state.clone());
-    Ok(App { state, store, router, openapi, tls, listen: config.listen })
+    Ok(App { state, store, router, openapi, tls, listen: config.listen, services })
 }
 
 impl App {
     /// Starts serving; returns once the socket listens.
     pub async fn start(&self) -> anyhow::Result<RunningServer> {
         let cfg = ServeConfig { listen: self.listen, tls: self.tls.clone() };
-        Ok(lacuna_http::start(self.router.clone(), cfg).await?)
+        let server = lacuna_http::start(self.router.clone(), cfg).await?;
+        // Measure what the listener actually accepts, for the trust page.
+        let trust = self.state.trust.clone();
+        if server.tls {
+            let addr = server.addr;
+            tokio::spawn(async move { trust.set_tls(Some(lacuna_http::probe::probe(addr).await)) });
+        } else {
+            trust.set_tls(None);
+        }
+        Ok(server)
     }
 
     /// The PEM certificate the server presents (for clients that must trust it).

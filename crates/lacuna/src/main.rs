@@ -80,6 +80,12 @@ struct ServeArgs {
     /// Trust the last X-Forwarded-For hop as the client address (only behind your own proxy).
     #[arg(long, env = "LACUNA_TRUST_PROXY")]
     trust_proxy: bool,
+    /// Where to report vulnerabilities (security.txt Contact), e.g. mailto:security@example.com.
+    #[arg(long, env = "LACUNA_SECURITY_CONTACT")]
+    security_contact: Option<String>,
+    /// security.txt Expires, in days from start (RFC 9116 recommends less than a year).
+    #[arg(long, default_value_t = 180, env = "LACUNA_SECURITY_EXPIRES_DAYS")]
+    security_expires_days: i64,
 }
 
 #[derive(Subcommand)]
@@ -158,11 +164,19 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         (false, Some(cert), Some(key)) => TlsChoice::Files { cert, key },
         _ => TlsChoice::SelfSigned,
     };
-    let config = Config { listen: args.listen, tls, trust_proxy: args.trust_proxy, ..args.store.config() };
+    let config = Config {
+        listen: args.listen,
+        tls,
+        trust_proxy: args.trust_proxy,
+        security_contact: args.security_contact,
+        security_expires_days: args.security_expires_days,
+        ..args.store.config()
+    };
     let app = lacuna::build(&config).await?;
     let server = app.start().await?;
     tracing::info!(url = %server.base_url(), backend = app.store.backend().name(), "lacuna is listening");
     eprintln!("Lacuna is running at {}  (Ctrl-C to stop)", server.base_url());
+    lacuna::jobs::spawn(app.services.clone(), app.state.trust.clone());
     let handle = server.handle();
     tokio::spawn(async move {
         shutdown_signal().await;
@@ -170,6 +184,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         handle.graceful_shutdown(Some(Duration::from_secs(20)));
     });
     server.wait().await?;
+    app.state.request_log.flush().await;
     app.store.close().await;
     tracing::info!("stopped");
     Ok(())

@@ -42,6 +42,7 @@ macro_rules! const_str_concat {
 mod accounts;
 pub mod audit;
 pub mod mfa;
+pub mod request_log;
 
 mod migrate;
 pub mod scratch;

@@ -23,6 +23,7 @@ const APP_GRANTS: &[(&str, &str)] = &[
     ("tenant_index", "SELECT, INSERT, DELETE"),
     ("mfa_factors", "SELECT, INSERT, UPDATE, DELETE"),
     ("mfa_recovery_codes", "SELECT, INSERT, UPDATE, DELETE"),
+    ("request_log", "SELECT, INSERT, DELETE"),
 ];
 
 /// Tenant-owned tables: row-level security must be enabled and forced on each.
@@ -37,6 +38,7 @@ pub(crate) const TENANT_TABLES: &[&str] = &[
     "audit_heads",
     "mfa_factors",
     "mfa_recovery_codes",
+    "request_log",
 ];
 
 #[derive(Debug, Clone)]

@@ -2,12 +2,13 @@
 
 use crate::auth::{AuditExport, AuditRead, Auth};
 use crate::error::ErrorBody;
+use crate::routes::export::{self, ExportQuery, query_error};
 use crate::routes::rfc3339;
 use crate::{ApiError, AppState};
 use axum::Json;
 use axum::extract::{Query, State};
-use axum::http::{StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::StatusCode;
+use axum::response::Response;
 use lacuna_storage::audit::{AuditEvent, AuditFilter};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -103,10 +104,6 @@ impl AuditQuery {
     }
 }
 
-fn query_error(_: axum::extract::rejection::QueryRejection) -> ApiError {
-    ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", "query string is malformed")
-}
-
 /// The tenant's audit trail, newest first.
 #[utoipa::path(get, path = "/api/v1/audit", tag = "audit", params(AuditQuery),
     security(("session" = ["audit.read"]), ("token" = ["audit.read"])),
@@ -121,11 +118,19 @@ pub async fn list(
     Ok(Json(events.into_iter().map(Into::into).collect()))
 }
 
-#[derive(Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct ExportQuery {
-    /// `csv` or `jsonl` (default).
-    format: Option<String>,
+/// Flat CSV row: the scope as JSON text.
+#[derive(Serialize)]
+struct AuditCsvRow<'a> {
+    seq: i64,
+    occurred_at: &'a str,
+    actor: &'a str,
+    actor_role: Option<&'a str>,
+    action: &'a str,
+    target: Option<&'a str>,
+    scope: String,
+    client_addr: Option<&'a str>,
+    request_id: Option<&'a str>,
+    entry_hash: &'a str,
 }
 
 /// The whole audit trail in chain order, as CSV or JSON lines.
@@ -138,13 +143,7 @@ pub async fn export(
     q: Result<Query<ExportQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, ApiError> {
     let Query(q) = q.map_err(query_error)?;
-    let csv_format = match q.format.as_deref() {
-        None | Some("jsonl") => false,
-        Some("csv") => true,
-        Some(_) => {
-            return Err(ApiError::field(StatusCode::UNPROCESSABLE_ENTITY, "invalid", "format", "must be csv or jsonl"));
-        }
-    };
+    let format = q.format()?;
     let mut rows = Vec::new();
     let mut after = 0;
     loop {
@@ -153,56 +152,18 @@ pub async fn export(
         after = last.seq;
         rows.extend(page.into_iter().map(AuditEventResponse::from));
     }
-    let (ctype, body) = if csv_format {
-        let mut w = csv::Writer::from_writer(Vec::new());
-        let header = [
-            "seq",
-            "occurred_at",
-            "actor",
-            "actor_role",
-            "action",
-            "target",
-            "scope",
-            "client_addr",
-            "request_id",
-            "entry_hash",
-        ];
-        w.write_record(header).map_err(|_| ApiError::internal())?;
-        for r in &rows {
-            let scope = r.scope.to_string();
-            let seq = r.seq.to_string();
-            let opt = |o: &Option<String>| o.clone().unwrap_or_default();
-            w.write_record([
-                seq.as_str(),
-                &r.occurred_at,
-                &r.actor,
-                &opt(&r.actor_role),
-                &r.action,
-                &opt(&r.target),
-                &scope,
-                &opt(&r.client_addr),
-                &opt(&r.request_id),
-                &r.entry_hash,
-            ])
-            .map_err(|_| ApiError::internal())?;
-        }
-        ("text/csv; charset=utf-8", w.into_inner().map_err(|_| ApiError::internal())?)
-    } else {
-        let mut out = Vec::new();
-        for r in &rows {
-            serde_json::to_writer(&mut out, r).map_err(|_| ApiError::internal())?;
-            out.push(b'\n');
-        }
-        ("application/x-ndjson", out)
-    };
-    let name = if csv_format { "audit.csv" } else { "audit.jsonl" };
-    Ok((
-        StatusCode::OK,
-        [
-            (header::CONTENT_TYPE, ctype.to_string()),
-            (header::CONTENT_DISPOSITION, format!("attachment; filename=\"{name}\"")),
-        ],
-        body,
-    )
-        .into_response())
+    export::respond(format, "audit", &rows, |r, w| {
+        w.serialize(AuditCsvRow {
+            seq: r.seq,
+            occurred_at: &r.occurred_at,
+            actor: &r.actor,
+            actor_role: r.actor_role.as_deref(),
+            action: &r.action,
+            target: r.target.as_deref(),
+            scope: r.scope.to_string(),
+            client_addr: r.client_addr.as_deref(),
+            request_id: r.request_id.as_deref(),
+            entry_hash: &r.entry_hash,
+        })
+    })
 }

@@ -4,9 +4,11 @@
 
 mod accounts;
 mod audit;
+mod export;
 mod members;
 mod meta;
 mod mfa;
+mod request_log;
 mod tokens;
 
 use crate::AppState;
@@ -22,6 +24,7 @@ pub const PUBLIC_ROUTES: &[(&str, &str)] = &[
     ("post", "/api/v1/auth/login"),
     ("post", "/api/v1/auth/accept-invite"),
     ("get", "/healthz"),
+    ("get", "/api/v1/trust"),
 ];
 
 #[derive(OpenApi)]
@@ -67,6 +70,8 @@ pub(crate) fn build(state: AppState) -> (axum::Router, utoipa::openapi::OpenApi)
         .routes(routes!(mfa::verify))
         .routes(routes!(mfa::disable))
         .routes(routes!(mfa::set_policy))
+        .routes(routes!(request_log::export))
+        .routes(routes!(crate::trust::trust_json))
         .routes(routes!(meta::healthz))
         .split_for_parts();
     let doc_json = std::sync::Arc::new(doc.clone());
@@ -78,6 +83,8 @@ pub(crate) fn build(state: AppState) -> (axum::Router, utoipa::openapi::OpenApi)
                 async move { axum::Json((*doc).clone()) }
             }),
         )
+        .route("/trust", axum::routing::get(crate::trust::trust_html))
+        .route("/.well-known/security.txt", axum::routing::get(crate::trust::security_txt))
         .fallback(meta::not_found);
     (crate::middleware::wrap(router.with_state(state.clone()), state), doc)
 }

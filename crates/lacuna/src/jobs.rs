@@ -1,0 +1,60 @@
+//! Background jobs that run inside `lacuna serve`: purge the request log past its retention,
+//! verify every audit chain. Each runs once at start, then on its interval; each records what it
+//! found so the trust page reports measured facts.
+
+use lacuna_http::trust::{AuditCheck, PurgeRun, TrustState};
+use lacuna_storage::now_unix;
+use lacuna_storage::request_log::REQUEST_LOG_RETENTION_DAYS;
+use std::time::Duration;
+
+pub const PURGE_EVERY: Duration = Duration::from_secs(6 * 3600);
+pub const VERIFY_EVERY: Duration = Duration::from_secs(3600);
+
+/// Deletes request-log rows older than the retention; returns how many.
+pub async fn purge_request_log(services: &crate::Services, trust: &TrustState, now: i64) -> anyhow::Result<u64> {
+    let cutoff = now - REQUEST_LOG_RETENTION_DAYS * 86_400;
+    let removed = services.store.purge_request_log(cutoff).await?;
+    trust.set_purge(PurgeRun { at: now, removed });
+    tracing::info!(removed, "request log purged past {REQUEST_LOG_RETENTION_DAYS} days");
+    Ok(removed)
+}
+
+/// Verifies every tenant's audit chain and records the outcome.
+pub async fn verify_audit_chains(services: &crate::Services, trust: &TrustState) -> anyhow::Result<AuditCheck> {
+    let reports = services.accounts.verify_all_audit_chains(|_, _| {}).await?;
+    let broken: Vec<String> = reports.iter().filter(|r| r.broken.is_some()).map(|r| r.tenant.to_string()).collect();
+    for r in reports.iter().filter(|r| r.broken.is_some()) {
+        tracing::error!(tenant = %r.tenant, broken = ?r.broken, "audit chain broken");
+    }
+    let check = AuditCheck {
+        at: now_unix(),
+        tenants: reports.len() as u64,
+        events: reports.iter().map(|r| r.events).sum(),
+        broken_tenants: broken,
+    };
+    trust.set_audit(check.clone());
+    Ok(check)
+}
+
+/// Spawns both jobs on their intervals.
+pub fn spawn(services: crate::Services, trust: TrustState) {
+    let (s, t) = (services.clone(), trust.clone());
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(PURGE_EVERY);
+        loop {
+            tick.tick().await;
+            if let Err(e) = purge_request_log(&s, &t, now_unix()).await {
+                tracing::error!(error = %e, "request log purge failed");
+            }
+        }
+    });
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(VERIFY_EVERY);
+        loop {
+            tick.tick().await;
+            if let Err(e) = verify_audit_chains(&services, &trust).await {
+                tracing::error!(error = %e, "audit chain verification failed to run");
+            }
+        }
+    });
+}

@@ -1,0 +1,157 @@
+//! The request log's rows: written in batches, read per tenant, purged after the retention.
+
+use crate::store::Pools;
+use crate::tx::on_conn;
+use crate::{Result, Store, TenantId, TenantTx};
+
+/// Days a request-log row is kept.
+pub const REQUEST_LOG_RETENTION_DAYS: i64 = 90;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestLogEntry {
+    pub tenant: Option<TenantId>,
+    pub occurred_at: i64,
+    /// `in` (a request to us) or `out` (a call we made).
+    pub direction: &'static str,
+    pub method: String,
+    /// The route template (`/api/v1/members/{id}`), never the raw path.
+    pub route: String,
+    pub status: i32,
+    pub latency_us: i64,
+    pub actor: Option<String>,
+    pub request_id: String,
+}
+
+const INSERT: &str = "INSERT INTO request_log (tenant_id, occurred_at, direction, method, route, status, latency_us,
+        actor, request_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
+
+impl Store {
+    /// Writes entries, one transaction per tenant (so row-level security applies to each).
+    pub async fn write_request_log(&self, entries: &[RequestLogEntry]) -> Result<()> {
+        let mut tenants: Vec<Option<TenantId>> = entries.iter().map(|e| e.tenant).collect();
+        tenants.sort();
+        tenants.dedup();
+        for t in tenants {
+            let batch = entries.iter().filter(|e| e.tenant == t);
+            match t {
+                Some(tenant) => {
+                    let mut tx = self.tenant(tenant).write().await?;
+                    for e in batch {
+                        tx.insert_request_log(e).await?;
+                    }
+                    tx.commit().await?;
+                }
+                None => {
+                    let rows: Vec<&RequestLogEntry> = batch.collect();
+                    match &*self.pools {
+                        Pools::Sqlite(p) => {
+                            let mut tx = p.begin_with("BEGIN IMMEDIATE").await?;
+                            for e in rows {
+                                bind_entry(sqlx::query(INSERT), None, e).execute(&mut *tx).await?;
+                            }
+                            tx.commit().await?;
+                        }
+                        Pools::Postgres(p) => {
+                            let mut tx = p.begin().await?;
+                            for e in rows {
+                                bind_entry(sqlx::query(INSERT), None, e).execute(&mut *tx).await?;
+                            }
+                            tx.commit().await?;
+                        }
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Deletes rows older than `cutoff` for every tenant and for requests without one.
+    pub async fn purge_request_log(&self, cutoff: i64) -> Result<u64> {
+        const UNSCOPED: &str = "DELETE FROM request_log WHERE tenant_id IS NULL AND occurred_at < $1";
+        let mut n = match &*self.pools {
+            Pools::Sqlite(p) => sqlx::query(UNSCOPED).bind(cutoff).execute(p).await?.rows_affected(),
+            Pools::Postgres(p) => sqlx::query(UNSCOPED).bind(cutoff).execute(p).await?.rows_affected(),
+        };
+        for t in self.tenant_ids().await? {
+            let mut tx = self.tenant(t).write().await?;
+            n += tx.purge_request_log(cutoff).await?;
+            tx.commit().await?;
+        }
+        Ok(n)
+    }
+}
+
+fn bind_entry<'q, DB: sqlx::Database>(
+    q: sqlx::query::Query<'q, DB, <DB as sqlx::Database>::Arguments>,
+    tenant: Option<String>,
+    e: &'q RequestLogEntry,
+) -> sqlx::query::Query<'q, DB, <DB as sqlx::Database>::Arguments>
+where
+    Option<String>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    String: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    &'q str: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    &'q String: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    Option<&'q String>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    i64: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    i32: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+{
+    q.bind(tenant)
+        .bind(e.occurred_at)
+        .bind(e.direction)
+        .bind(&e.method)
+        .bind(&e.route)
+        .bind(e.status)
+        .bind(e.latency_us)
+        .bind(e.actor.as_ref())
+        .bind(&e.request_id)
+}
+
+impl TenantTx {
+    async fn insert_request_log(&mut self, e: &RequestLogEntry) -> Result<()> {
+        let t = Some(self.tenant_str.clone());
+        on_conn!(self, c => bind_entry(sqlx::query(INSERT), t.clone(), e).execute(c).await.map(|r| r.rows_affected()))?;
+        Ok(())
+    }
+
+    async fn purge_request_log(&mut self, cutoff: i64) -> Result<u64> {
+        const SQL: &str = "DELETE FROM request_log WHERE tenant_id = $1 AND occurred_at < $2";
+        let t = self.tenant_str.clone();
+        Ok(on_conn!(self, c => sqlx::query(SQL).bind(&t).bind(cutoff).execute(c).await.map(|r| r.rows_affected()))?)
+    }
+
+    /// A page of this tenant's log, oldest first, after (`occurred_at`, `request_id`).
+    pub async fn request_log_page(&mut self, after: Option<(i64, String)>, limit: i64) -> Result<Vec<RequestLogEntry>> {
+        const SQL: &str = "SELECT occurred_at, direction, method, route, status, latency_us, actor, request_id
+             FROM request_log WHERE tenant_id = $1
+               AND ($2 IS NULL OR occurred_at > $2 OR (occurred_at = $2 AND request_id > $3))
+             ORDER BY occurred_at, request_id LIMIT $4";
+        type Row = (i64, String, String, String, i32, i64, Option<String>, String);
+        let t = self.tenant_str.clone();
+        let (at, id) = after.map_or((None, String::new()), |(a, i)| (Some(a), i));
+        let rows: Vec<Row> =
+            on_conn!(self, c => sqlx::query_as(SQL).bind(&t).bind(at).bind(&id).bind(limit).fetch_all(c).await)?;
+        let tenant = Some(self.tenant());
+        Ok(rows
+            .into_iter()
+            .map(|(occurred_at, direction, method, route, status, latency_us, actor, request_id)| RequestLogEntry {
+                tenant,
+                occurred_at,
+                direction: if direction == "out" { "out" } else { "in" },
+                method,
+                route,
+                status,
+                latency_us,
+                actor,
+                request_id,
+            })
+            .collect())
+    }
+
+    /// The oldest row's time, if any (the trust page shows retention as measured).
+    pub async fn request_log_oldest(&mut self) -> Result<Option<i64>> {
+        const SQL: &str = "SELECT MIN(occurred_at) FROM request_log WHERE tenant_id = $1";
+        let t = self.tenant_str.clone();
+        let (v,): (Option<i64>,) = on_conn!(self, c => sqlx::query_as(SQL).bind(&t).fetch_one(c).await)?;
+        Ok(v)
+    }
+}
