@@ -93,7 +93,7 @@ impl Accounts {
         let now = lacuna_storage::now_unix();
         let mut tx = self.store.tenant(p.tenant).read().await?;
         let policy = tx.mfa_policy().await?;
-        let key_ok = self.data_key(&mut tx).await.is_ok();
+        let key_ok = self.data_key(p.tenant).await.is_ok();
         let oldest = tx.request_log_oldest().await?;
         Ok(serde_json::json!({
             "mfa_policy": policy.name(),

@@ -8,18 +8,24 @@
 mod audit;
 mod credentials;
 mod error;
+mod keys;
 mod members;
 mod mfa;
 mod principal;
+mod retention;
+mod rotation;
 mod service;
 mod throttle;
 
 pub use audit::ChainReport;
 pub use credentials::Credential;
 pub use error::AccountError;
+pub use keys::Keyring;
 pub use members::{MemberChange, NewMember};
 pub use mfa::{Enrollment, MfaState, MfaStatus, STEP_UP_WINDOW_SECS};
 
 pub use principal::{Principal, PrincipalKind, RequestMeta};
+pub use retention::CANCELLED_RETENTION_DAYS;
+pub use rotation::TenantRotation;
 pub use service::{Accounts, AccountsConfig, IssuedSession, MeView, NewToken, SignupInput};
 pub use throttle::Throttle;

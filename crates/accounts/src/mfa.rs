@@ -2,7 +2,7 @@
 //! the second factor at sign-in, step-up for privileged actions, the tenant policy.
 
 use crate::{AccountError, Accounts, Principal, PrincipalKind};
-use lacuna_crypto::{DataKey, new_totp_secret, qr_svg, sha256, totp_check, totp_secret_base32, totp_uri};
+use lacuna_crypto::{DataKeyRing, new_totp_secret, qr_svg, sha256, totp_check, totp_secret_base32, totp_uri};
 use lacuna_domain::{MfaPolicy, Permission, TenantId, UserId, ValidationError};
 use lacuna_storage::{TenantTx, now_unix};
 use rand::Rng;
@@ -47,7 +47,7 @@ pub struct MfaStatus {
     pub required: bool,
 }
 
-fn secret_context(tenant: TenantId, user: UserId) -> Vec<u8> {
+pub(crate) fn secret_context(tenant: TenantId, user: UserId) -> Vec<u8> {
     format!("mfa_factors.secret_ct|{tenant}|{user}").into_bytes()
 }
 
@@ -72,10 +72,8 @@ fn session_digest(p: &Principal) -> Result<&[u8], AccountError> {
 }
 
 impl Accounts {
-    pub(crate) async fn data_key(&self, tx: &mut TenantTx) -> Result<DataKey, AccountError> {
-        let (_, wrapped) =
-            tx.current_tenant_key().await?.ok_or_else(|| AccountError::Crypto("tenant has no data key".into()))?;
-        self.master.unwrap_key(&tx.tenant().to_string(), &wrapped).map_err(|e| AccountError::Crypto(e.to_string()))
+    pub(crate) async fn data_key(&self, tenant: TenantId) -> Result<std::sync::Arc<DataKeyRing>, AccountError> {
+        self.keys.tenant(tenant).await
     }
 
     pub async fn mfa_status(&self, p: &Principal) -> Result<MfaStatus, AccountError> {
@@ -103,7 +101,7 @@ impl Accounts {
         }
         let member = tx.member(p.user).await?.ok_or(AccountError::Unauthenticated)?;
         let secret = new_totp_secret();
-        let key = self.data_key(&mut tx).await?;
+        let key = self.data_key(p.tenant).await?;
         tx.put_pending_mfa_factor(p.user, &key.encrypt(&secret_context(p.tenant, p.user), &secret), now).await?;
         tx.commit().await?;
         let crypto = |e: lacuna_crypto::TotpError| AccountError::Crypto(e.to_string());
@@ -125,7 +123,7 @@ impl Accounts {
             .await?
             .filter(|f| f.confirmed_at.is_none())
             .ok_or_else(|| ValidationError::new("code", "start enrollment first"))?;
-        let key = self.data_key(&mut tx).await?;
+        let key = self.data_key(p.tenant).await?;
         let secret = key
             .decrypt(&secret_context(p.tenant, p.user), &factor.secret_ct)
             .map_err(|e| AccountError::Crypto(e.to_string()))?;
@@ -156,7 +154,7 @@ impl Accounts {
         let Some(factor) = tx.mfa_factor(user).await?.filter(|f| f.confirmed_at.is_some()) else {
             return Ok(None);
         };
-        let key = self.data_key(tx).await?;
+        let key = self.data_key(tx.tenant()).await?;
         let secret = key
             .decrypt(&secret_context(tx.tenant(), user), &factor.secret_ct)
             .map_err(|e| AccountError::Crypto(e.to_string()))?;

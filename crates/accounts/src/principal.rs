@@ -16,6 +16,8 @@ pub struct Principal {
     pub meta: RequestMeta,
     /// Second-factor state (default for API tokens: nothing owed).
     pub mfa: crate::MfaState,
+    /// The practice is cancelled: reads and exports only.
+    pub tenant_cancelled: bool,
 }
 
 /// Request facts recorded with every audit event.

@@ -1,8 +1,9 @@
 //! Sign-up, sign-in, sessions, API tokens.
 
+use crate::Keyring;
 use crate::{AccountError, Credential, Principal, PrincipalKind, RequestMeta, Throttle};
 use lacuna_crypto::AuditKey;
-use lacuna_crypto::{DataKey, MasterKey, PasswordHasher, random_token};
+use lacuna_crypto::{PasswordHasher, random_token};
 use lacuna_domain::{Email, Password, PermissionSet, Role, TenantId, TokenId, UserId, ValidationError, required_text};
 use lacuna_storage::{ApiTokenRow, SessionRow, Store, now_unix};
 use serde_json::json;
@@ -41,8 +42,8 @@ impl Default for AccountsConfig {
 #[derive(Clone)]
 pub struct Accounts {
     pub(crate) store: Store,
-    pub(crate) master: Arc<MasterKey>,
-    pub(crate) audit_key: Arc<AuditKey>,
+    pub(crate) keys: Arc<Keyring>,
+    pub(crate) audit_key: AuditKey,
     pub(crate) hasher: PasswordHasher,
     pub(crate) config: Arc<AccountsConfig>,
     pub(crate) account_throttle: Arc<Throttle>,
@@ -87,11 +88,11 @@ pub struct MeView {
 }
 
 impl Accounts {
-    pub fn new(store: Store, master: Arc<MasterKey>, hasher: PasswordHasher, config: AccountsConfig) -> Self {
+    pub fn new(store: Store, keys: Arc<Keyring>, hasher: PasswordHasher, config: AccountsConfig) -> Self {
         let account_throttle = Arc::new(Throttle::new(config.max_failures_per_account, config.throttle_window));
         let address_throttle = Arc::new(Throttle::new(config.max_failures_per_address, config.throttle_window));
-        let audit_key = Arc::new(master.audit_key());
-        Self { store, master, audit_key, hasher, config: Arc::new(config), account_throttle, address_throttle }
+        let audit_key = keys.audit_key().clone();
+        Self { store, keys, audit_key, hasher, config: Arc::new(config), account_throttle, address_throttle }
     }
 
     pub fn store(&self) -> &Store {
@@ -110,10 +111,11 @@ impl Accounts {
         let tenant = TenantId::new();
         let user = UserId::new();
         let now = now_unix();
-        let wrapped = self.master.wrap(&tenant.to_string(), &DataKey::generate());
+        // The key goes into the keystore first: if the transaction below fails, an unused key
+        // is left behind, never data without a key.
+        self.keys.create_tenant_key(tenant).await?;
         let mut tx = self.store.tenant(tenant).write().await?;
         tx.create_tenant(&practice, now).await?;
-        tx.insert_tenant_key(1, &wrapped, now).await?;
         tx.insert_user(user, email.as_str(), Some(&hash), now).await.map_err(map_email_conflict)?;
         tx.insert_member(user, &name, Role::Owner, None, None, None, now).await?;
         let session = self.issue_session(&mut tx, user, now, false).await?;
@@ -239,6 +241,10 @@ impl Accounts {
         let member = tx.member(session.user_id).await?.ok_or(AccountError::Unauthenticated)?;
         let enrolled = tx.mfa_factor(member.user_id).await?.is_some_and(|f| f.confirmed_at.is_some());
         let policy = tx.mfa_policy().await?;
+        let status = tx.tenant_status().await?.ok_or(AccountError::Unauthenticated)?;
+        if status.deleted_at.is_some() {
+            return Err(AccountError::Unauthenticated);
+        }
         let mfa = crate::MfaState {
             enrolled,
             pending: session.mfa_pending,
@@ -260,6 +266,7 @@ impl Accounts {
             kind: PrincipalKind::Session { digest: cred.digest, csrf_token: session.csrf_token },
             meta,
             mfa,
+            tenant_cancelled: status.cancelled_at.is_some(),
         })
     }
 
@@ -273,6 +280,7 @@ impl Accounts {
             return Err(AccountError::Unauthenticated);
         }
         let creator = tx.member(token.created_by).await?.ok_or(AccountError::Unauthenticated)?;
+        let status = tx.tenant_status().await?.ok_or(AccountError::Unauthenticated)?;
         drop(tx);
         if token.last_used_at.is_none_or(|t| now - t >= 60) {
             let mut w = self.store.tenant(cred.tenant).write().await?;
@@ -287,6 +295,7 @@ impl Accounts {
             kind: PrincipalKind::ApiToken { id: token.id },
             meta,
             mfa: crate::MfaState::default(),
+            tenant_cancelled: status.cancelled_at.is_some(),
         })
     }
 

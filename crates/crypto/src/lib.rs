@@ -12,7 +12,7 @@ mod password;
 mod token;
 mod totp;
 
-pub use keys::{AuditKey, DataKey, KeyError, MasterKey, MasterKeySource, self_test};
+pub use keys::{AuditKey, DataKey, DataKeyRing, KeyError, MasterKey, MasterKeySource, MasterKeys, self_test};
 pub use password::{PasswordError, PasswordHasher};
 pub use token::{constant_time_eq, random_token, sha256};
 pub use totp::{

@@ -29,6 +29,8 @@ pub trait Requirement: Send + Sync + 'static {
     const DURING_MFA_PENDING: bool = false;
     /// Usable while the tenant's policy forces this member to enroll in MFA first.
     const DURING_ENROLLMENT: bool = false;
+    /// A write that a cancelled practice may still make (reads and exports always work).
+    const WHILE_CANCELLED: bool = false;
 }
 
 macro_rules! requirements {
@@ -46,9 +48,9 @@ macro_rules! requirements {
 
 requirements! {
     // Any signed-in member, e.g. sign-out: works in every state.
-    Authenticated => None, DURING_MFA_PENDING, DURING_ENROLLMENT;
+    Authenticated => None, DURING_MFA_PENDING, DURING_ENROLLMENT, WHILE_CANCELLED;
     // The second factor itself.
-    MfaVerify => None, DURING_MFA_PENDING;
+    MfaVerify => None, DURING_MFA_PENDING, WHILE_CANCELLED;
     // Managing one's own MFA (enrollment must work while the policy forces it).
     MfaSelf => None, DURING_ENROLLMENT;
     AccountRead => Some(Permission::AccountRead), DURING_ENROLLMENT;
@@ -59,6 +61,7 @@ requirements! {
     AuditRead => Some(Permission::AuditRead);
     AuditExport => Some(Permission::AuditRead), PRIVILEGED;
     TenantSettings => Some(Permission::TenantSettings), PRIVILEGED;
+    TenantReactivate => Some(Permission::TenantSettings), PRIVILEGED, WHILE_CANCELLED;
 }
 
 /// An authenticated principal who holds `R`'s permission.
@@ -91,6 +94,13 @@ impl<R: Requirement> FromRequestParts<AppState> for Auth<R> {
         }
         if let Some(p) = R::PERMISSION {
             principal.require(p)?;
+        }
+        if principal.tenant_cancelled && is_unsafe(&parts.method) && !R::WHILE_CANCELLED {
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "tenant_cancelled",
+                "this practice is cancelled: sign-in and exports work until it is deleted; reactivate to make changes",
+            ));
         }
         if R::PRIVILEGED && !principal.mfa.step_up_satisfied(lacuna_storage::now_unix()) {
             return Err(ApiError::new(

@@ -15,7 +15,7 @@ const BASE32_LEN: usize = 26;
 pub const MAX_DAYS: u16 = 3650;
 
 /// The JSON keys of an event, in the order the guard validates them. Anything else is refused.
-pub const FIELDS: [&str; 13] = [
+pub const FIELDS: [&str; 14] = [
     "event_id",
     "kind",
     "client",
@@ -29,6 +29,7 @@ pub const FIELDS: [&str; 13] = [
     "starts_at",
     "ends_at",
     "membership_id",
+    "appointment_ref",
 ];
 
 /// The price bands, in major currency units. Exact amounts are never sent to Insight.
@@ -83,6 +84,13 @@ pseudonym!(
     /// A membership or package, pseudonymised: `m_` + 26 lowercase base32 characters.
     MembershipPseudonym,
     "m_"
+);
+pseudonym!(
+    /// An appointment, pseudonymised: `a_` + 26 lowercase base32 characters. Shared by the
+    /// `booked`, `completed`, `cancelled` and `no_show` events of one appointment, so that Insight
+    /// can tell which booking a later event closes (and follow a booking that is rescheduled).
+    AppointmentRef,
+    "a_"
 );
 
 /// An event id: `ev_` + 26 lowercase base32 characters, or a lowercase hyphenated UUID.
@@ -181,6 +189,49 @@ impl Timestamp {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// Whole seconds since the Unix epoch (any fraction is dropped).
+    pub fn unix_seconds(&self) -> i64 {
+        let b = self.0.as_bytes();
+        // The format was validated on construction; `unwrap_or(0)` is never taken.
+        let field = |range: std::ops::Range<usize>| i64::from(b.get(range).and_then(digits).unwrap_or(0));
+        let days = days_from_civil(field(0..4), field(5..7), field(8..10));
+        days * 86_400 + field(11..13) * 3_600 + field(14..16) * 60 + field(17..19)
+    }
+
+    /// The instant `secs` seconds after the Unix epoch, as `YYYY-MM-DDTHH:MM:SSZ`; `None` outside
+    /// the accepted years 2000..=2100.
+    pub fn from_unix_seconds(secs: i64) -> Option<Self> {
+        let (days, rest) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+        let (year, month, day) = civil_from_days(days);
+        let text =
+            format!("{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z", rest / 3_600, rest % 3_600 / 60, rest % 60);
+        Self::parse(&text)
+    }
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's `days_from_civil`).
+fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (month + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// The inverse of [`days_from_civil`]: (year, month, day).
+fn civil_from_days(days: i64) -> (i64, i64, i64) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    (if month <= 2 { yoe + era * 400 + 1 } else { yoe + era * 400 }, month, day)
 }
 
 /// Parses a run of ASCII digits (at most 9) into a number.
@@ -348,6 +399,10 @@ pub struct InsightEvent {
     /// The membership or package concerned, pseudonymously.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub membership_id: Option<MembershipPseudonym>,
+    /// The appointment concerned, pseudonymously (appointment events; optional). Without it a
+    /// later event is matched to its booking by client, service category and `starts_at`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub appointment_ref: Option<AppointmentRef>,
 }
 
 #[cfg(test)]
@@ -372,6 +427,9 @@ mod tests {
         assert!(MembershipPseudonym::parse(&format!("m_{B32}")).is_some());
         assert!(MembershipPseudonym::parse(&format!("mm_{B32}")).is_none());
         assert!(MembershipPseudonym::parse("m_").is_none());
+        assert!(AppointmentRef::parse(&format!("a_{B32}")).is_some());
+        assert!(AppointmentRef::parse(&format!("a_{}", &B32[..25])).is_none());
+        assert!(AppointmentRef::parse(&format!("ap_{B32}")).is_none());
     }
 
     #[test]
@@ -436,6 +494,30 @@ mod tests {
         ] {
             assert!(Timestamp::parse(bad).is_none(), "{bad}");
         }
+    }
+
+    #[test]
+    fn timestamps_convert_to_and_from_unix_seconds() {
+        let cases = [
+            ("2000-01-01T00:00:00Z", 946_684_800),
+            ("2024-02-29T12:00:00Z", 1_709_208_000),
+            ("2024-06-01T09:30:15.75Z", 1_717_234_215),
+            ("2100-12-31T23:59:59Z", 4_133_980_799),
+        ];
+        for (text, secs) in cases {
+            let ts = Timestamp::parse(text).expect("valid");
+            assert_eq!(ts.unix_seconds(), secs, "{text}");
+            let back = Timestamp::from_unix_seconds(secs).expect("in range");
+            assert_eq!(back.unix_seconds(), secs);
+            assert_eq!(back.as_str(), format!("{}Z", &text[..19]), "fractions are dropped");
+        }
+        for day in (0..36_890).step_by(13) {
+            let secs = 946_684_800 + day * 86_400 + day % 86_400;
+            let ts = Timestamp::from_unix_seconds(secs).expect("in range");
+            assert_eq!(ts.unix_seconds(), secs);
+        }
+        assert!(Timestamp::from_unix_seconds(946_684_799).is_none());
+        assert!(Timestamp::from_unix_seconds(4_133_980_800).is_none());
     }
 
     #[test]

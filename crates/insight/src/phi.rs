@@ -8,8 +8,8 @@ use serde_json::{Map, Value};
 
 use crate::detect::{IdentifierKind, classify};
 use crate::event::{
-    ClientPseudonym, Days, EventId, EventKind, FIELDS, InsightEvent, LocationId, MembershipPseudonym, PriceBand,
-    ProviderPseudonym, ServiceCategory, Timestamp,
+    AppointmentRef, ClientPseudonym, Days, EventId, EventKind, FIELDS, InsightEvent, LocationId, MembershipPseudonym,
+    PriceBand, ProviderPseudonym, ServiceCategory, Timestamp,
 };
 
 /// What the `field` of a rejection is when the input is not an object at all.
@@ -177,6 +177,7 @@ fn parse_event(raw: &Value) -> Result<InsightEvent, PhiRejection> {
         starts_at: fields.optional("starts_at", Timestamp::parse)?,
         ends_at: fields.optional("ends_at", Timestamp::parse)?,
         membership_id: fields.optional("membership_id", MembershipPseudonym::parse)?,
+        appointment_ref: fields.optional("appointment_ref", AppointmentRef::parse)?,
     };
     if event.kind.is_appointment() && event.service_category.is_none() {
         return Err(PhiRejection::missing("service_category"));
@@ -228,7 +229,7 @@ impl PhiRejection {
     fn with_prefix_hint(mut self, value: &str) -> Self {
         if self.kind == IdentifierKind::Malformed
             && let Some((prefix, rest)) = value.split_once('_')
-            && matches!(prefix, "p" | "pv" | "m" | "ev" | "loc")
+            && matches!(prefix, "p" | "pv" | "m" | "a" | "ev" | "loc")
         {
             let inner = classify(rest);
             if inner.is_structured() {
@@ -262,6 +263,7 @@ mod tests {
             "starts_at": "2024-06-01T10:00:00Z",
             "ends_at": "2024-06-01T10:45:00.250Z",
             "membership_id": "m_mmmmmmmmmmmmmmmmmmmmmmmmm2",
+            "appointment_ref": "a_aaaaaaaaaaaaaaaaaaaaaaaa23",
         })
     }
 
@@ -349,6 +351,9 @@ mod tests {
             ("occurred_at", json!("1985-04-12T00:00:00Z"), IdentifierKind::Date),
             ("event_id", json!("123-45-6789"), IdentifierKind::Ssn),
             ("membership_id", json!("MRN 12345678"), IdentifierKind::RecordNumber),
+            ("appointment_ref", json!("a_123-45-6789"), IdentifierKind::Ssn),
+            ("appointment_ref", json!("a_tooshort"), IdentifierKind::Malformed),
+            ("appointment_ref", json!("Jane Doe"), IdentifierKind::Name),
             ("service_category", json!("https://example.com/jane"), IdentifierKind::Url),
             ("starts_at", json!("192.168.1.1"), IdentifierKind::IpAddress),
             ("kind", json!("she was late again"), IdentifierKind::FreeText),

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 pub const PURGE_EVERY: Duration = Duration::from_secs(6 * 3600);
 pub const VERIFY_EVERY: Duration = Duration::from_secs(3600);
+pub const RETENTION_EVERY: Duration = Duration::from_secs(3600);
 
 /// Deletes request-log rows older than the retention; returns how many.
 pub async fn purge_request_log(services: &crate::Services, trust: &TrustState, now: i64) -> anyhow::Result<u64> {
@@ -36,8 +37,32 @@ pub async fn verify_audit_chains(services: &crate::Services, trust: &TrustState)
     Ok(check)
 }
 
-/// Spawns both jobs on their intervals.
+/// Re-applies shred tombstones (data an old backup brought back), then deletes tenants whose
+/// cancellation has passed the retention period.
+pub async fn retention(services: &crate::Services, now: i64) -> anyhow::Result<()> {
+    let replayed = services.accounts.replay_tombstones().await?;
+    if !replayed.is_empty() {
+        tracing::warn!(tenants = replayed.len(), "removed data of deleted tenants that a restore brought back");
+    }
+    let deleted = services.accounts.delete_expired_tenants(now).await?;
+    if !deleted.is_empty() {
+        tracing::warn!(tenants = deleted.len(), "deleted tenants past their retention period");
+    }
+    Ok(())
+}
+
+/// Spawns the jobs on their intervals (each also runs once right away).
 pub fn spawn(services: crate::Services, trust: TrustState) {
+    let r = services.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(RETENTION_EVERY);
+        loop {
+            tick.tick().await;
+            if let Err(e) = retention(&r, now_unix()).await {
+                tracing::error!(error = %e, "retention job failed");
+            }
+        }
+    });
     let (s, t) = (services.clone(), trust.clone());
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(PURGE_EVERY);

@@ -7,8 +7,8 @@ pub mod jobs;
 pub mod scratch;
 
 use anyhow::Context;
-use lacuna_accounts::{Accounts, AccountsConfig};
-use lacuna_crypto::{MasterKey, MasterKeySource, PasswordHasher};
+use lacuna_accounts::{Accounts, AccountsConfig, Keyring};
+use lacuna_crypto::{MasterKey, MasterKeySource, MasterKeys, PasswordHasher};
 use lacuna_http::{AppState, HttpSettings, RunningServer, ServeConfig, TlsMode};
 use lacuna_storage::{PgConfig, Store, StoreConfig};
 use std::net::SocketAddr;
@@ -26,6 +26,9 @@ pub struct Config {
     pub app_role: String,
     /// Base64 of 32 bytes; when absent, `<data_dir>/master.key` is used (created on first start).
     pub master_key: Option<String>,
+    /// The master key being rotated away from (`LACUNA_PREVIOUS_MASTER_KEY`), still accepted for
+    /// unwrapping until `lacuna keys rotate-master` has re-wrapped everything.
+    pub previous_master_key: Option<String>,
     pub listen: SocketAddr,
     pub tls: TlsChoice,
     pub trust_proxy: bool,
@@ -55,6 +58,7 @@ impl Config {
             app_database_url: None,
             app_role: "lacuna_app".into(),
             master_key: None,
+            previous_master_key: None,
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             tls: TlsChoice::SelfSigned,
             trust_proxy: false,
@@ -119,8 +123,21 @@ pub async fn open_services(config: &Config) -> anyhow::Result<Services> {
     if !crypto_self_test.passed {
         anyhow::bail!("cryptographic self-test failed; refusing to start");
     }
+    let previous = config
+        .previous_master_key
+        .as_deref()
+        .filter(|v| !v.trim().is_empty())
+        .map(MasterKey::from_base64)
+        .transpose()
+        .context("LACUNA_PREVIOUS_MASTER_KEY")?;
+    tracing::info!(master = %master.fingerprint(), previous = ?previous.as_ref().map(MasterKey::fingerprint), "master key loaded");
+    let keystore = lacuna_storage::keystore::Keystore::open(&config.data_dir.join("keystore.db"))
+        .await
+        .context("opening the keystore")?;
+    let keys =
+        Arc::new(Keyring::open(MasterKeys::new(master, previous), keystore).await.context("opening the keyring")?);
     let store = Store::open(&config.store_config()).await.context("opening the store")?;
-    let accounts = Accounts::new(store.clone(), Arc::new(master), PasswordHasher::new(), AccountsConfig::default());
+    let accounts = Accounts::new(store.clone(), keys, PasswordHasher::new(), AccountsConfig::default());
     Ok(Services { store, accounts, crypto_self_test })
 }
 

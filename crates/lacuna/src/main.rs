@@ -24,6 +24,23 @@ enum Command {
     /// The audit trail.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Key management.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Rotate tenant data keys: new version, re-encrypt the tenant's fields, destroy the old one.
+    Rotate {
+        /// One tenant's id; without it, every tenant.
+        #[arg(long)]
+        tenant: Option<String>,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// Re-wrap every key under LACUNA_MASTER_KEY; LACUNA_PREVIOUS_MASTER_KEY must hold the old one.
+    RotateMaster(StoreArgs),
 }
 
 #[derive(Subcommand)]
@@ -56,6 +73,7 @@ impl StoreArgs {
             app_database_url: self.app_database_url,
             app_role: self.app_role,
             master_key: std::env::var("LACUNA_MASTER_KEY").ok(),
+            previous_master_key: std::env::var("LACUNA_PREVIOUS_MASTER_KEY").ok(),
             ..Config::local(self.data_dir)
         }
     }
@@ -137,6 +155,25 @@ fn main() -> anyhow::Result<()> {
             Command::Audit(AuditCommand::Verify(store)) => {
                 init_tracing("warn");
                 audit_verify(store.config()).await
+            }
+            Command::Keys(KeysCommand::Rotate { tenant, store }) => {
+                init_tracing("warn");
+                keys_rotate(store.config(), tenant).await
+            }
+            Command::Keys(KeysCommand::RotateMaster(store)) => {
+                init_tracing("warn");
+                let config = store.config();
+                if config.previous_master_key.is_none() {
+                    anyhow::bail!(
+                        "set LACUNA_PREVIOUS_MASTER_KEY to the old master key and LACUNA_MASTER_KEY to the new one"
+                    );
+                }
+                let services = lacuna::open_services(&config).await?;
+                let n = services.accounts.rewrap_keys_under_current_master().await?;
+                println!(
+                    "re-wrapped {n} key(s) under the current master key; LACUNA_PREVIOUS_MASTER_KEY can now be removed"
+                );
+                Ok(())
             }
             Command::Bench(BenchCommand::Http { backend, seconds, concurrency }) => {
                 init_tracing("warn");
@@ -227,6 +264,28 @@ async fn audit_verify(config: Config) -> anyhow::Result<()> {
     if broken > 0 {
         std::process::exit(1);
     }
+    Ok(())
+}
+
+async fn keys_rotate(config: Config, tenant: Option<String>) -> anyhow::Result<()> {
+    let services = lacuna::open_services(&config).await?;
+    let tenants = match tenant {
+        Some(t) => vec![t.parse().map_err(|_| anyhow::anyhow!("--tenant must be a tenant id"))?],
+        None => services.store.tenant_ids().await?,
+    };
+    let bar = indicatif::ProgressBar::new(tenants.len() as u64).with_style(
+        indicatif::ProgressStyle::with_template("rotating tenant keys {bar:40} {pos}/{len} {elapsed}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    let mut fields = 0;
+    for t in &tenants {
+        let r = services.accounts.rotate_tenant_key(*t, "operator").await?;
+        fields += r.reencrypted;
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    println!("rotated {} tenant key(s); re-encrypted {fields} field(s); old key versions destroyed", tenants.len());
+    services.store.close().await;
     Ok(())
 }
 

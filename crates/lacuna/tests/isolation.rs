@@ -68,7 +68,7 @@ async fn rls_is_a_second_wall(app: &TestApp, tenant_a: &str, tenant_b: &str) {
             .unwrap();
     assert!(!sup && !bypass);
 
-    for table in ["tenants", "tenant_keys", "users", "members", "sessions", "api_tokens"] {
+    for table in ["tenants", "users", "members", "sessions", "api_tokens", "audit_events", "audit_heads"] {
         // No tenant set: zero rows, even though both tenants have data.
         let sql = format!("SELECT COUNT(*) FROM {table}");
         let (n,): (i64,) = sqlx::query_as(sqlx::AssertSqlSafe(sql.clone())).fetch_one(&mut c).await.unwrap();

@@ -54,8 +54,12 @@ fn operations(doc: &Value) -> Vec<Op> {
             ops.push(Op { method: method.clone(), path: path.clone(), requires: Some(perm) });
         }
     }
-    // Sign-out ends the caller's session: do it last.
-    ops.sort_by_key(|o| o.path.ends_with("/logout"));
+    // Cancelling the practice and signing out change what comes after: do them last.
+    ops.sort_by_key(|o| match o.path.as_str() {
+        "/api/v1/tenant/cancel" => 1,
+        "/api/v1/auth/logout" => 2,
+        _ => 0,
+    });
     ops
 }
 

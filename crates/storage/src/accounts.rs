@@ -146,20 +146,6 @@ impl TenantTx {
         Ok(n == 1)
     }
 
-    pub async fn insert_tenant_key(&mut self, version: i64, wrapped: &[u8], now: i64) -> Result<()> {
-        const SQL: &str = "INSERT INTO tenant_keys (tenant_id, version, wrapped, created_at) VALUES ($1, $2, $3, $4)";
-        let t = self.tenant_str.clone();
-        on_conn!(self, c => sqlx::query(SQL).bind(&t).bind(version).bind(wrapped).bind(now).execute(c).await.map(|r| r.rows_affected()))?;
-        Ok(())
-    }
-
-    /// The newest wrapped data key: (version, wrapped bytes).
-    pub async fn current_tenant_key(&mut self) -> Result<Option<(i64, Vec<u8>)>> {
-        const SQL: &str = "SELECT version, wrapped FROM tenant_keys WHERE tenant_id = $1 ORDER BY version DESC LIMIT 1";
-        let t = self.tenant_str.clone();
-        Ok(on_conn!(self, c => sqlx::query_as(SQL).bind(&t).fetch_optional(c).await)?)
-    }
-
     // ---- users and members ----
 
     pub async fn insert_user(
@@ -400,5 +386,62 @@ impl TenantTx {
         let row: Option<(Option<String>,)> =
             on_conn!(self, c => sqlx::query_as(SQL).bind(&t).bind(&id).fetch_optional(c).await)?;
         Ok(row.and_then(|r| r.0))
+    }
+}
+
+/// Where a tenant stands in its life cycle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TenantStatus {
+    pub cancelled_at: Option<i64>,
+    pub deleted_at: Option<i64>,
+}
+
+impl TenantTx {
+    pub async fn tenant_status(&mut self) -> Result<Option<TenantStatus>> {
+        const SQL: &str = "SELECT cancelled_at, deleted_at FROM tenants WHERE id = $1";
+        let t = self.tenant_str.clone();
+        let row: Option<(Option<i64>, Option<i64>)> =
+            on_conn!(self, c => sqlx::query_as(SQL).bind(&t).fetch_optional(c).await)?;
+        Ok(row.map(|(cancelled_at, deleted_at)| TenantStatus { cancelled_at, deleted_at }))
+    }
+
+    pub async fn set_cancelled(&mut self, at: Option<i64>, now: i64) -> Result<()> {
+        const SQL: &str = "UPDATE tenants SET cancelled_at = $2, updated_at = $3 WHERE id = $1";
+        let t = self.tenant_str.clone();
+        on_conn!(self, c => sqlx::query(SQL).bind(&t).bind(at).bind(now).execute(c).await.map(|r| r.rows_affected()))?;
+        Ok(())
+    }
+
+    /// Removes every row of the tenant's data except the audit chain (ids and actions only),
+    /// and marks the tenant deleted. Returns how many rows went.
+    pub async fn purge_tenant_data(&mut self, now: i64) -> Result<u64> {
+        const DELETES: &[&str] = &[
+            "DELETE FROM sessions WHERE tenant_id = $1",
+            "DELETE FROM api_tokens WHERE tenant_id = $1",
+            "DELETE FROM mfa_recovery_codes WHERE tenant_id = $1",
+            "DELETE FROM mfa_factors WHERE tenant_id = $1",
+            "DELETE FROM members WHERE tenant_id = $1",
+            "DELETE FROM users WHERE tenant_id = $1",
+            "DELETE FROM request_log WHERE tenant_id = $1",
+        ];
+        const MARK: &str = "UPDATE tenants SET name = '', deleted_at = $2, updated_at = $2 WHERE id = $1";
+        let t = self.tenant_str.clone();
+        let n = on_conn!(self, c => {
+            let mut n = 0;
+            for sql in DELETES {
+                n += sqlx::query(*sql).bind(&t).execute(&mut *c).await?.rows_affected();
+            }
+            sqlx::query(MARK).bind(&t).bind(now).execute(&mut *c).await?;
+            Ok::<_, sqlx::Error>(n)
+        })?;
+        Ok(n)
+    }
+
+    /// Whether any personal data of the tenant is present (e.g. brought back by an old backup).
+    pub async fn has_tenant_data(&mut self) -> Result<bool> {
+        const SQL: &str = "SELECT COUNT(*) FROM users WHERE tenant_id = $1";
+        let t = self.tenant_str.clone();
+        let (n,): (i64,) = on_conn!(self, c => sqlx::query_as(SQL).bind(&t).fetch_one(c).await)?;
+        Ok(n > 0)
     }
 }

@@ -41,6 +41,7 @@ macro_rules! const_str_concat {
 
 mod accounts;
 pub mod audit;
+pub mod keystore;
 pub mod mfa;
 pub mod request_log;
 
@@ -49,7 +50,7 @@ pub mod scratch;
 mod store;
 mod tx;
 
-pub use accounts::{ApiTokenRow, LoginRow, MemberRow, SessionRow};
+pub use accounts::{ApiTokenRow, LoginRow, MemberRow, SessionRow, TenantStatus};
 pub use migrate::{MIGRATIONS_POSTGRES, MIGRATIONS_SQLITE, Migration};
 pub use store::{Backend, PgConfig, Store, StoreConfig};
 pub use tx::{TenantScope, TenantTx};

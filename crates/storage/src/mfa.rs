@@ -127,3 +127,23 @@ impl TenantTx {
         Ok(())
     }
 }
+
+impl TenantTx {
+    /// Every encrypted TOTP secret of the tenant (for re-encryption under a new key version).
+    pub async fn mfa_secrets(&mut self) -> Result<Vec<(UserId, Vec<u8>)>> {
+        const SQL: &str = "SELECT user_id, secret_ct FROM mfa_factors WHERE tenant_id = $1";
+        let t = self.tenant_str.clone();
+        let rows: Vec<(String, Vec<u8>)> = on_conn!(self, c => sqlx::query_as(SQL).bind(&t).fetch_all(c).await)?;
+        rows.into_iter()
+            .map(|(u, ct)| Ok((u.parse().map_err(|_| StorageError::Corrupt("mfa_factors.user_id".into()))?, ct)))
+            .collect()
+    }
+
+    pub async fn set_mfa_secret(&mut self, user: UserId, secret_ct: &[u8]) -> Result<()> {
+        const SQL: &str = "UPDATE mfa_factors SET secret_ct = $3 WHERE tenant_id = $1 AND user_id = $2";
+        let t = self.tenant_str.clone();
+        let id = user.to_string();
+        on_conn!(self, c => sqlx::query(SQL).bind(&t).bind(&id).bind(secret_ct).execute(c).await.map(|r| r.rows_affected()))?;
+        Ok(())
+    }
+}

@@ -15,6 +15,7 @@ pub const MIGRATIONS_SQLITE: &[Migration] = &[
     Migration { version: 2, name: "audit", sql: include_str!("../migrations/sqlite/0002_audit.sql") },
     Migration { version: 3, name: "mfa", sql: include_str!("../migrations/sqlite/0003_mfa.sql") },
     Migration { version: 4, name: "request_log", sql: include_str!("../migrations/sqlite/0004_request_log.sql") },
+    Migration { version: 5, name: "retention", sql: include_str!("../migrations/sqlite/0005_retention.sql") },
 ];
 
 pub const MIGRATIONS_POSTGRES: &[Migration] = &[
@@ -22,6 +23,7 @@ pub const MIGRATIONS_POSTGRES: &[Migration] = &[
     Migration { version: 2, name: "audit", sql: include_str!("../migrations/postgres/0002_audit.sql") },
     Migration { version: 3, name: "mfa", sql: include_str!("../migrations/postgres/0003_mfa.sql") },
     Migration { version: 4, name: "request_log", sql: include_str!("../migrations/postgres/0004_request_log.sql") },
+    Migration { version: 5, name: "retention", sql: include_str!("../migrations/postgres/0005_retention.sql") },
 ];
 
 const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS lacuna_migrations (

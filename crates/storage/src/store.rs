@@ -13,7 +13,6 @@ use std::time::Duration;
 /// no DELETE.
 const APP_GRANTS: &[(&str, &str)] = &[
     ("tenants", "SELECT, INSERT, UPDATE, DELETE"),
-    ("tenant_keys", "SELECT, INSERT, UPDATE, DELETE"),
     ("users", "SELECT, INSERT, UPDATE, DELETE"),
     ("members", "SELECT, INSERT, UPDATE, DELETE"),
     ("sessions", "SELECT, INSERT, UPDATE, DELETE"),
@@ -29,7 +28,6 @@ const APP_GRANTS: &[(&str, &str)] = &[
 /// Tenant-owned tables: row-level security must be enabled and forced on each.
 pub(crate) const TENANT_TABLES: &[&str] = &[
     "tenants",
-    "tenant_keys",
     "users",
     "members",
     "sessions",

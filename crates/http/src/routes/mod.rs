@@ -9,6 +9,7 @@ mod members;
 mod meta;
 mod mfa;
 mod request_log;
+mod tenant;
 mod tokens;
 
 use crate::AppState;
@@ -72,6 +73,8 @@ pub(crate) fn build(state: AppState) -> (axum::Router, utoipa::openapi::OpenApi)
         .routes(routes!(mfa::set_policy))
         .routes(routes!(request_log::export))
         .routes(routes!(crate::trust::trust_json))
+        .routes(routes!(tenant::cancel))
+        .routes(routes!(tenant::reactivate))
         .routes(routes!(meta::healthz))
         .split_for_parts();
     let doc_json = std::sync::Arc::new(doc.clone());

@@ -1,4 +1,5 @@
--- Foundation: tenants, their wrapped data keys, staff identities, members, sessions, API tokens.
+-- Foundation: tenants, staff identities, members, sessions, API tokens. (Keys live in the
+-- separate keystore, never in this database.)
 -- Kept column-for-column in step with migrations/sqlite (a test compares them).
 -- Every tenant-owned table: tenant_id first in the key, composite references, and
 -- ENABLE + FORCE row-level security against current_setting('app.tenant_id', true), which the
@@ -9,14 +10,6 @@ CREATE TABLE tenants (
     name        TEXT NOT NULL,
     created_at  BIGINT NOT NULL,
     updated_at  BIGINT NOT NULL
-);
-
-CREATE TABLE tenant_keys (
-    tenant_id   TEXT NOT NULL REFERENCES tenants (id),
-    version     BIGINT NOT NULL,
-    wrapped     BYTEA NOT NULL,
-    created_at  BIGINT NOT NULL,
-    PRIMARY KEY (tenant_id, version)
 );
 
 CREATE TABLE users (
@@ -94,12 +87,6 @@ ALTER TABLE tenants FORCE ROW LEVEL SECURITY;
 CREATE POLICY tenant_isolation ON tenants
     USING (id = current_setting('app.tenant_id', true))
     WITH CHECK (id = current_setting('app.tenant_id', true));
-
-ALTER TABLE tenant_keys ENABLE ROW LEVEL SECURITY;
-ALTER TABLE tenant_keys FORCE ROW LEVEL SECURITY;
-CREATE POLICY tenant_isolation ON tenant_keys
-    USING (tenant_id = current_setting('app.tenant_id', true))
-    WITH CHECK (tenant_id = current_setting('app.tenant_id', true));
 
 -- A login identity is visible inside its own tenant, or, for the one sign-in transaction that
 -- sets app.login_email, the single row with that email.

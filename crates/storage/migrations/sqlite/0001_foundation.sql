@@ -1,4 +1,5 @@
--- Foundation: tenants, their wrapped data keys, staff identities, members, sessions, API tokens.
+-- Foundation: tenants, staff identities, members, sessions, API tokens. (Keys live in the
+-- separate keystore, never in this database.)
 -- Every tenant-owned table leads with tenant_id in its primary key; references are composite
 -- (tenant_id, x) so a row can never point into another tenant.
 
@@ -7,14 +8,6 @@ CREATE TABLE tenants (
     name        TEXT NOT NULL,
     created_at  INTEGER NOT NULL,
     updated_at  INTEGER NOT NULL
-);
-
-CREATE TABLE tenant_keys (
-    tenant_id   TEXT NOT NULL REFERENCES tenants (id),
-    version     INTEGER NOT NULL,
-    wrapped     BLOB NOT NULL,
-    created_at  INTEGER NOT NULL,
-    PRIMARY KEY (tenant_id, version)
 );
 
 -- Login identities. Global so that sign-in by email works; each belongs to one tenant.

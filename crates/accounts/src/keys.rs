@@ -1,0 +1,126 @@
+//! The keyring: tenants' data keys and the audit-chain key, unwrapped on demand from the
+//! keystore with the master key(s). Rotation of a tenant key, rotation of the master key, and
+//! shredding of a deleted tenant's keys happen here.
+//!
+//! Tenant keys are deliberately not cached: `lacuna keys rotate` runs in another process, and a
+//! server holding a stale key list could encrypt new data under a version the rotation is about to
+//! destroy. Reading the keystore (a local SQLite file) costs tens of microseconds.
+
+use crate::AccountError;
+use lacuna_crypto::{AuditKey, DataKey, DataKeyRing, MasterKeys};
+use lacuna_domain::TenantId;
+use lacuna_storage::keystore::Keystore;
+use lacuna_storage::now_unix;
+use std::sync::Arc;
+
+const AUDIT_SCOPE: &str = "audit";
+
+fn tenant_scope(t: TenantId) -> String {
+    format!("tenant:{t}")
+}
+
+fn crypto(e: impl std::fmt::Display) -> AccountError {
+    AccountError::Crypto(e.to_string())
+}
+
+pub struct Keyring {
+    masters: MasterKeys,
+    keystore: Keystore,
+    audit: AuditKey,
+}
+
+impl Keyring {
+    /// Opens the keyring; creates the audit-chain key on first use.
+    pub async fn open(masters: MasterKeys, keystore: Keystore) -> Result<Self, AccountError> {
+        let audit = match keystore.keys(AUDIT_SCOPE).await?.last() {
+            Some(k) => AuditKey::from_bytes(*masters.unwrap(AUDIT_SCOPE, &k.wrapped).map_err(crypto)?),
+            None => {
+                let key = AuditKey::generate();
+                keystore.put(AUDIT_SCOPE, 1, &masters.wrap(AUDIT_SCOPE, key.expose()), now_unix()).await?;
+                key
+            }
+        };
+        Ok(Self { masters, keystore, audit })
+    }
+
+    pub fn audit_key(&self) -> &AuditKey {
+        &self.audit
+    }
+
+    pub fn keystore(&self) -> &Keystore {
+        &self.keystore
+    }
+
+    /// Creates a new tenant's first data key.
+    pub async fn create_tenant_key(&self, tenant: TenantId) -> Result<(), AccountError> {
+        let key = DataKey::generate(1);
+        let scope = tenant_scope(tenant);
+        self.keystore.put(&scope, 1, &self.masters.wrap_data_key(&scope, &key), now_unix()).await?;
+        Ok(())
+    }
+
+    /// The tenant's live data-key versions, read now.
+    pub async fn tenant(&self, tenant: TenantId) -> Result<Arc<DataKeyRing>, AccountError> {
+        let scope = tenant_scope(tenant);
+        let stored = self.keystore.keys(&scope).await?;
+        let keys = stored
+            .iter()
+            .map(|k| self.masters.unwrap_data_key(&scope, k.version, &k.wrapped))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(crypto)?;
+        Ok(Arc::new(DataKeyRing::new(keys).ok_or_else(|| crypto("the tenant has no data key (shredded?)"))?))
+    }
+
+    /// Adds a new newest version of the tenant's key; returns its version. Old versions stay
+    /// readable until [`Keyring::retire_old_tenant_keys`].
+    pub async fn add_tenant_key_version(&self, tenant: TenantId) -> Result<u32, AccountError> {
+        let ring = self.tenant(tenant).await?;
+        let version = ring.newest().version() + 1;
+        let key = DataKey::generate(version);
+        let scope = tenant_scope(tenant);
+        self.keystore.put(&scope, version, &self.masters.wrap_data_key(&scope, &key), now_unix()).await?;
+        Ok(version)
+    }
+
+    pub async fn retire_old_tenant_keys(&self, tenant: TenantId, keep_from: u32) -> Result<u64, AccountError> {
+        Ok(self.keystore.retire_below(&tenant_scope(tenant), keep_from).await?)
+    }
+
+    /// Re-wraps every key not yet under the current master. Returns how many.
+    pub async fn rewrap_all(&self) -> Result<usize, AccountError> {
+        let mut n = 0;
+        for k in self.keystore.all().await? {
+            if self.masters.is_current(&k.wrapped) {
+                continue;
+            }
+            let secret = self.masters.unwrap(&k.scope, &k.wrapped).map_err(crypto)?;
+            self.keystore.rewrap(&k.scope, k.version, &self.masters.wrap(&k.scope, &secret)).await?;
+            n += 1;
+        }
+        Ok(n)
+    }
+
+    /// Destroys every version of the tenant's data key and records a tombstone (HMAC'd with the
+    /// audit key so it cannot be forged). Irreversible by design.
+    pub async fn shred_tenant(&self, tenant: TenantId) -> Result<u64, AccountError> {
+        let scope = tenant_scope(tenant);
+        let now = now_unix();
+        let mac = self.audit.mac(format!("lacuna shred v1|{scope}|{now}").as_bytes());
+        Ok(self.keystore.shred(&scope, now, &mac).await?)
+    }
+
+    /// Whether a tombstone for this tenant exists and is genuine.
+    pub async fn is_shredded(&self, tenant: TenantId) -> Result<bool, AccountError> {
+        let scope = tenant_scope(tenant);
+        Ok(match self.keystore.tombstone(&scope).await? {
+            Some((at, mac)) => self.audit.mac(format!("lacuna shred v1|{scope}|{at}").as_bytes()).as_slice() == mac,
+            None => false,
+        })
+    }
+}
+
+impl crate::Accounts {
+    pub fn keyring(&self) -> &Keyring {
+        &self.keys
+    }
+}

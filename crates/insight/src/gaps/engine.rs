@@ -1,0 +1,989 @@
+//! [`GapEngine`]: per-tenant state, its incremental update, and the two ways to read gaps out of
+//! it (indexed and full scan).
+//!
+//! Every piece of state is a commutative, idempotent summary of the events seen — sums and counts
+//! over deduplicated events, maxima and minima of times, and "latest by (`occurred_at`, event id)"
+//! values — so the order in which events arrive does not matter. From that state each record
+//! derives a *window*: the instant from which (and, for follow-ups, until which) its gap is open.
+//! [`GapEngine::apply`] recomputes the windows of the few records an event touches and moves their
+//! entries in ordered indexes; [`GapEngine::gaps`] reads the indexes up to `now`;
+//! [`GapEngine::gaps_by_scan`] recomputes every window from the state instead.
+
+use std::collections::btree_map::Entry;
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+
+use super::rules::{self, SlotFit, SlotWords};
+use super::text::{hour, weekday};
+use super::{DAY_SECS, Gap, GapKind, GapSlot, LAPSE_DAYS, NEARLY_DUE_RATIO, SLOT_FILL_PER_SLOT};
+use super::{band_midpoint_minor, rebook_grace_secs};
+use crate::event::{
+    AppointmentRef, ClientPseudonym, Days, EventId, EventKind, InsightEvent, MembershipPseudonym, PriceBand,
+    ProviderPseudonym, ServiceCategory, Timestamp,
+};
+
+/// Number of service categories.
+const CATEGORIES: usize = ServiceCategory::ALL.len();
+
+fn category(index: u8) -> ServiceCategory {
+    ServiceCategory::ALL.get(usize::from(index)).copied().unwrap_or(ServiceCategory::Other)
+}
+
+fn category_index(category: ServiceCategory) -> u8 {
+    category as u8
+}
+
+/// 64-bit FNV-1a: a stable tie-breaker between events of the same second.
+fn fingerprint(id: &EventId) -> u64 {
+    id.as_str().bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
+}
+
+/// The order of two events touching the same record: `occurred_at`, then the id's fingerprint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+struct Key {
+    at: i64,
+    tie: u64,
+}
+
+impl Key {
+    fn of(event: &InsightEvent) -> Self {
+        Self { at: event.occurred_at.unix_seconds(), tie: fingerprint(&event.event_id) }
+    }
+}
+
+/// A value set by the latest event (by [`Key`]) that carried one.
+#[derive(Debug, Clone)]
+struct Latest<T> {
+    key: Key,
+    value: T,
+}
+
+fn keep_latest<T>(slot: &mut Option<Latest<T>>, key: Key, value: T) {
+    if slot.as_ref().is_none_or(|l| key > l.key) {
+        *slot = Some(Latest { key, value });
+    }
+}
+
+fn max_opt(a: Option<i64>, b: i64) -> Option<i64> {
+    Some(a.map_or(b, |a| a.max(b)))
+}
+
+fn min_opt(a: Option<i64>, b: i64) -> Option<i64> {
+    Some(a.map_or(b, |a| a.min(b)))
+}
+
+/// A completed visit: the latest one per category.
+#[derive(Debug, Clone)]
+struct Treatment {
+    follow_up_days: u16,
+    band: Option<PriceBand>,
+}
+
+/// One client's history in one service category.
+#[derive(Debug)]
+struct CategoryState {
+    category: u8,
+    treatments: u32,
+    last: Option<Latest<Treatment>>,
+    cycle_days: Option<Latest<u16>>,
+    band: Option<Latest<PriceBand>>,
+    /// Start times of open bookings (booked, not yet closed) in this category.
+    open_starts: Vec<i64>,
+    /// The rebook window as currently indexed.
+    rebook_from: Option<i64>,
+    /// The follow-up window `[from, until)` as currently indexed.
+    follow_up: Option<(i64, i64)>,
+}
+
+impl CategoryState {
+    fn new(category: u8) -> Self {
+        Self {
+            category,
+            treatments: 0,
+            last: None,
+            cycle_days: None,
+            band: None,
+            open_starts: Vec::new(),
+            rebook_from: None,
+            follow_up: None,
+        }
+    }
+
+    fn latest_open_start(&self) -> Option<i64> {
+        self.open_starts.iter().copied().max()
+    }
+
+    fn has_upcoming(&self, now: i64) -> bool {
+        self.latest_open_start().is_some_and(|s| s >= now)
+    }
+
+    /// Rebook due from this instant on: after `last + cycle + grace`, and after the latest open
+    /// booking's start (a booking starting at or after `now` is upcoming).
+    fn rebook_window(&self) -> Option<i64> {
+        let last = self.last.as_ref()?.key.at;
+        let cycle = self.cycle_days.as_ref()?.value;
+        let due = last + i64::from(cycle) * DAY_SECS + rebook_grace_secs(cycle);
+        Some(self.latest_open_start().map_or(due, |s| s.max(due)) + 1)
+    }
+
+    /// Follow-up due over `[treatment, treatment + 2 × window)`.
+    fn follow_up_window(&self) -> Option<(i64, i64)> {
+        let last = self.last.as_ref()?;
+        let window = i64::from(last.value.follow_up_days) * DAY_SECS;
+        (window > 0).then_some((last.key.at, last.key.at + 2 * window))
+    }
+}
+
+/// One client: per-category history, visit preferences, memberships.
+#[derive(Debug)]
+struct ClientState {
+    id: ClientPseudonym,
+    categories: Vec<CategoryState>,
+    last_treatment: Option<i64>,
+    visits: u32,
+    /// (provider, treatments with them).
+    providers: Vec<(u32, u32)>,
+    weekdays: [u32; 7],
+    hours: [u32; 24],
+    memberships: Vec<u32>,
+}
+
+impl ClientState {
+    fn new(id: ClientPseudonym) -> Self {
+        Self {
+            id,
+            categories: Vec::new(),
+            last_treatment: None,
+            visits: 0,
+            providers: Vec::new(),
+            weekdays: [0; 7],
+            hours: [0; 24],
+            memberships: Vec::new(),
+        }
+    }
+
+    fn category(&self, category: u8) -> Option<&CategoryState> {
+        self.categories.iter().find(|c| c.category == category)
+    }
+
+    fn category_mut(&mut self, category: u8) -> &mut CategoryState {
+        let at = match self.categories.iter().position(|c| c.category == category) {
+            Some(at) => at,
+            None => {
+                self.categories.push(CategoryState::new(category));
+                self.categories.len() - 1
+            }
+        };
+        &mut self.categories[at]
+    }
+
+    fn visits_with(&self, provider: u32) -> u32 {
+        self.providers.iter().find(|(p, _)| *p == provider).map_or(0, |(_, n)| *n)
+    }
+}
+
+/// What an appointment event says about the slot.
+#[derive(Debug, Clone)]
+struct SlotInfo {
+    category: u8,
+    starts: Option<(i64, Timestamp)>,
+    provider: Option<u32>,
+    band: Option<PriceBand>,
+    cycle_days: Option<u16>,
+}
+
+/// A booking's end: completed, cancelled or no-show.
+#[derive(Debug, Clone)]
+struct Closure {
+    kind: EventKind,
+    info: SlotInfo,
+}
+
+/// How events of one appointment find each other.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum AppointmentKey {
+    /// By `appointment_ref`.
+    Ref(AppointmentRef),
+    /// Without a ref: by client, category and start.
+    Slot(u32, u8, i64),
+}
+
+/// One appointment: its latest booking and its latest closing event.
+#[derive(Debug)]
+struct Appointment {
+    /// The client of the first event seen for it.
+    client: u32,
+    booking: Option<Latest<SlotInfo>>,
+    closure: Option<Latest<Closure>>,
+    /// (category, start) as registered in the client's open bookings.
+    open: Option<(u8, i64)>,
+    /// (provider, start) as registered in the engine's held slots.
+    holds: Option<(u32, i64)>,
+    /// Start of the freed slot as registered in the slot index.
+    slot: Option<i64>,
+}
+
+impl Appointment {
+    fn open_booking(&self) -> Option<&SlotInfo> {
+        if self.closure.is_some() { None } else { self.booking.as_ref().map(|b| &b.value) }
+    }
+
+    fn derived_open(&self) -> Option<(u8, i64)> {
+        let booking = self.open_booking()?;
+        Some((booking.category, booking.starts.as_ref()?.0))
+    }
+
+    fn derived_holds(&self) -> Option<(u32, i64)> {
+        let booking = self.open_booking()?;
+        Some((booking.provider?, booking.starts.as_ref()?.0))
+    }
+
+    /// The slot a cancellation freed: the cancel event's fields, else the booking's; only when
+    /// the slot starts after the cancellation.
+    fn slot_view<'a>(&'a self, providers: &'a [ProviderPseudonym]) -> Option<SlotView<'a>> {
+        let closure = self.closure.as_ref()?;
+        if closure.value.kind != EventKind::AppointmentCancelled {
+            return None;
+        }
+        let cancel = &closure.value.info;
+        let booking = self.booking.as_ref().map(|b| &b.value);
+        let (starts, starts_at) = cancel.starts.as_ref().or(booking.and_then(|b| b.starts.as_ref()))?;
+        if *starts <= closure.key.at {
+            return None;
+        }
+        let provider = cancel.provider.or(booking.and_then(|b| b.provider));
+        Some(SlotView {
+            category: cancel.category,
+            starts: *starts,
+            starts_at,
+            provider,
+            provider_id: provider.and_then(|p| providers.get(p as usize)),
+            band: cancel.band.or(booking.and_then(|b| b.band)),
+            cycle_days: cancel.cycle_days.or(booking.and_then(|b| b.cycle_days)),
+            excluded: vec![self.client],
+            cancelled_at: closure.key.at,
+        })
+    }
+}
+
+/// A freed slot, as the ranking sees it.
+#[derive(Debug, Clone)]
+struct SlotView<'a> {
+    category: u8,
+    starts: i64,
+    starts_at: &'a Timestamp,
+    provider: Option<u32>,
+    provider_id: Option<&'a ProviderPseudonym>,
+    band: Option<PriceBand>,
+    cycle_days: Option<u16>,
+    /// The clients who cancelled this slot: never proposed for it.
+    excluded: Vec<u32>,
+    cancelled_at: i64,
+}
+
+/// A membership or package.
+#[derive(Debug)]
+struct Membership {
+    id: MembershipPseudonym,
+    /// The client of the first event seen for it.
+    client: u32,
+    /// Active after `started` / `renewed`, inactive after `cancelled` / `expired`: the latest wins.
+    active: Option<Latest<bool>>,
+    last_started: Option<i64>,
+    first_renewed: Option<i64>,
+    last_redeemed: Option<i64>,
+    paid_minor: i64,
+    paid_unbanded: u32,
+    redeemed_minor: i64,
+    redeemed_unbanded: u32,
+    band: Option<Latest<PriceBand>>,
+    category: Option<Latest<ServiceCategory>>,
+    /// The lapse window as currently indexed.
+    lapse_from: Option<i64>,
+}
+
+impl Membership {
+    fn new(id: MembershipPseudonym, client: u32) -> Self {
+        Self {
+            id,
+            client,
+            active: None,
+            last_started: None,
+            first_renewed: None,
+            last_redeemed: None,
+            paid_minor: 0,
+            paid_unbanded: 0,
+            redeemed_minor: 0,
+            redeemed_unbanded: 0,
+            band: None,
+            category: None,
+            lapse_from: None,
+        }
+    }
+
+    /// Paid minus redeemed, band midpoints; events without a band count as the membership's band.
+    fn unused_minor(&self) -> i64 {
+        let own = self.band.as_ref().map_or(0, |b| band_midpoint_minor(b.value));
+        let paid = self.paid_minor + i64::from(self.paid_unbanded) * own;
+        let redeemed = self.redeemed_minor + i64::from(self.redeemed_unbanded) * own;
+        (paid - redeemed).max(0)
+    }
+
+    /// The last sign of use: the client's last treatment, this membership's last redemption, or
+    /// its start. `visited` tells whether it is a visit rather than the start.
+    fn reference(&self, last_treatment: Option<i64>) -> Option<(i64, bool)> {
+        let since = self.last_started.or(self.first_renewed)?;
+        let visit = [last_treatment, self.last_redeemed].into_iter().flatten().max();
+        Some(match visit {
+            Some(v) if v >= since => (v, true),
+            _ => (since, false),
+        })
+    }
+
+    /// Lapsing from this instant on, while active with unused value.
+    fn lapse_window(&self, last_treatment: Option<i64>) -> Option<i64> {
+        let active = self.active.as_ref().is_some_and(|a| a.value);
+        if !active || self.unused_minor() <= 0 {
+            return None;
+        }
+        Some(self.reference(last_treatment)?.0 + LAPSE_DAYS * DAY_SECS)
+    }
+}
+
+/// Sizes of an engine, for monitoring and benchmarks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct EngineStats {
+    /// Distinct events applied.
+    pub events: usize,
+    /// Distinct clients.
+    pub clients: usize,
+    /// Distinct providers.
+    pub providers: usize,
+    /// Distinct appointments.
+    pub appointments: usize,
+    /// Distinct memberships.
+    pub memberships: usize,
+    /// Slots freed by a cancellation (past ones included).
+    pub freed_slots: usize,
+}
+
+/// The gap engine of one tenant. See the [module documentation](super).
+#[derive(Debug, Default)]
+pub struct GapEngine {
+    seen: HashSet<EventId>,
+    client_index: HashMap<ClientPseudonym, u32>,
+    clients: Vec<ClientState>,
+    provider_index: HashMap<ProviderPseudonym, u32>,
+    providers: Vec<ProviderPseudonym>,
+    appointment_index: HashMap<AppointmentKey, u32>,
+    appointments: Vec<Appointment>,
+    membership_index: HashMap<MembershipPseudonym, u32>,
+    memberships: Vec<Membership>,
+    /// Per category, the clients with at least one treatment in it.
+    treated: [Vec<u32>; CATEGORIES],
+    /// Open bookings per (provider, start).
+    held: HashMap<(u32, i64), u32>,
+    /// (due from, client, category).
+    rebook_index: BTreeSet<(i64, u32, u8)>,
+    /// (due until, client, category); `from` is in the category state.
+    follow_up_index: BTreeSet<(i64, u32, u8)>,
+    /// (lapsing from, membership).
+    lapse_index: BTreeSet<(i64, u32)>,
+    /// (slot start, appointment).
+    slot_index: BTreeSet<(i64, u32)>,
+}
+
+impl GapEngine {
+    /// An empty engine.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// An engine with `events` applied (in any order).
+    pub fn from_events<'a>(events: impl IntoIterator<Item = &'a InsightEvent>) -> Self {
+        let mut engine = Self::new();
+        for event in events {
+            engine.apply(event);
+        }
+        engine
+    }
+
+    /// Builds the state from scratch — events deduplicated and applied in time order — and
+    /// evaluates every detector by a full scan, without the incremental indexes. Always equal to
+    /// [`GapEngine::gaps`] of an engine that received the same events in any order.
+    pub fn recompute(events: &[InsightEvent], now: &Timestamp) -> Vec<Gap> {
+        let mut ordered: Vec<(i64, &InsightEvent)> = events.iter().map(|e| (e.occurred_at.unix_seconds(), e)).collect();
+        ordered.sort_by(|(a, x), (b, y)| a.cmp(b).then_with(|| x.event_id.cmp(&y.event_id)));
+        Self::from_events(ordered.into_iter().map(|(_, e)| e)).gaps_by_scan(now)
+    }
+
+    /// Applies one event. Returns `false` (and changes nothing) if its `event_id` was seen before.
+    ///
+    /// Cost: a few hash look-ups and ordered-index updates for the records the event touches (its
+    /// client's category, appointment, memberships); independent of the size of the engine apart
+    /// from logarithmic index operations.
+    pub fn apply(&mut self, event: &InsightEvent) -> bool {
+        if self.seen.contains(&event.event_id) {
+            return false;
+        }
+        self.seen.insert(event.event_id.clone());
+        let client = self.intern_client(&event.client);
+        let key = Key::of(event);
+        if event.kind.is_appointment() {
+            self.apply_appointment(client, key, event);
+        } else {
+            self.apply_membership(client, key, event);
+        }
+        true
+    }
+
+    /// Sizes of the engine.
+    pub fn stats(&self) -> EngineStats {
+        EngineStats {
+            events: self.seen.len(),
+            clients: self.clients.len(),
+            providers: self.providers.len(),
+            appointments: self.appointments.len(),
+            memberships: self.memberships.len(),
+            freed_slots: self.slot_index.len(),
+        }
+    }
+
+    /// The gaps open at `now`, best first (see [`Gap::rank_cmp`]), read from the incremental
+    /// indexes: cost proportional to the gaps returned (plus, per freed future slot, the clients
+    /// treated in its category). `now` is expected to be at or after the events applied.
+    pub fn gaps(&self, now: &Timestamp) -> Vec<Gap> {
+        let now = now.unix_seconds();
+        let mut gaps = Vec::new();
+        for &(_, client, cat) in self.rebook_index.range(..=(now, u32::MAX, u8::MAX)) {
+            gaps.extend(self.rebook_gap(client, cat, now));
+        }
+        for &(_, client, cat) in self.follow_up_index.range((now + 1, 0, 0)..) {
+            let state = self.clients.get(client as usize).and_then(|c| c.category(cat));
+            if state.and_then(|s| s.follow_up).is_some_and(|(from, _)| from <= now) {
+                gaps.extend(self.follow_up_gap(client, cat, now));
+            }
+        }
+        for &(_, membership) in self.lapse_index.range(..=(now, u32::MAX)) {
+            gaps.extend(self.lapsing_gap(membership, now));
+        }
+        let freed = self
+            .slot_index
+            .range((now + 1, 0)..)
+            .filter_map(|&(_, a)| self.appointments.get(a as usize)?.slot_view(&self.providers))
+            .filter(|slot| !slot.provider.is_some_and(|p| self.held.contains_key(&(p, slot.starts))));
+        for slot in self.open_slots(freed, now) {
+            let treated = self.treated.get(usize::from(slot.category)).map_or(&[][..], Vec::as_slice);
+            gaps.extend(self.rank_slot(&slot, now, SLOT_FILL_PER_SLOT, treated.iter().copied()));
+        }
+        gaps.sort_by(Gap::rank_cmp);
+        gaps
+    }
+
+    /// The same result as [`GapEngine::gaps`], computed by scanning every client, membership and
+    /// appointment and re-deriving every window from the state (no index is read). The reference
+    /// the indexes are checked against; O(size of the engine).
+    pub fn gaps_by_scan(&self, now: &Timestamp) -> Vec<Gap> {
+        let now = now.unix_seconds();
+        let mut gaps = Vec::new();
+        for (client, state) in (0u32..).zip(&self.clients) {
+            for cat in &state.categories {
+                if cat.rebook_window().is_some_and(|from| from <= now) {
+                    gaps.extend(self.rebook_gap(client, cat.category, now));
+                }
+                if cat.follow_up_window().is_some_and(|(from, until)| from <= now && now < until) {
+                    gaps.extend(self.follow_up_gap(client, cat.category, now));
+                }
+            }
+        }
+        for (index, membership) in (0u32..).zip(&self.memberships) {
+            let last_treatment = self.clients.get(membership.client as usize).and_then(|c| c.last_treatment);
+            if membership.lapse_window(last_treatment).is_some_and(|from| from <= now) {
+                gaps.extend(self.lapsing_gap(index, now));
+            }
+        }
+        let mut held: HashSet<(u32, i64)> = HashSet::new();
+        held.extend(self.appointments.iter().filter_map(Appointment::derived_holds));
+        let freed = self
+            .appointments
+            .iter()
+            .filter_map(|a| a.slot_view(&self.providers))
+            .filter(|slot| slot.starts > now && !slot.provider.is_some_and(|p| held.contains(&(p, slot.starts))));
+        for slot in self.open_slots(freed, now) {
+            let all = 0..u32::try_from(self.clients.len()).unwrap_or(u32::MAX);
+            gaps.extend(self.rank_slot(&slot, now, SLOT_FILL_PER_SLOT, all));
+        }
+        gaps.sort_by(Gap::rank_cmp);
+        gaps
+    }
+
+    /// The best `limit` clients for the slot an appointment event (normally a cancellation)
+    /// describes, best first. Fields the event lacks (start, provider, band, cycle) are taken
+    /// from the booking of the same appointment if the engine has it. Empty if the slot does not
+    /// start after `now`. The event's client is never proposed; the event need not be applied,
+    /// and whether the slot has been rebooked since is not checked (that is [`GapEngine::gaps`]'s
+    /// job). Cost: one pass over the clients treated in the slot's category.
+    pub fn slot_fill_candidates(&self, cancelled: &InsightEvent, now: &Timestamp, limit: usize) -> Vec<Gap> {
+        let now = now.unix_seconds();
+        let Some(category) = cancelled.service_category else { return Vec::new() };
+        let cat = category_index(category);
+        let client = self.client_index.get(&cancelled.client).copied();
+        let starts = cancelled.starts_at.as_ref().map(|t| (t.unix_seconds(), t));
+        let key = match (&cancelled.appointment_ref, starts, client) {
+            (Some(r), _, _) => Some(AppointmentKey::Ref(r.clone())),
+            (None, Some((s, _)), Some(c)) => Some(AppointmentKey::Slot(c, cat, s)),
+            _ => None,
+        };
+        let booking = key
+            .and_then(|k| self.appointment_index.get(&k))
+            .and_then(|a| self.appointments.get(*a as usize))
+            .and_then(|a| a.booking.as_ref())
+            .map(|b| &b.value);
+        let Some((starts, starts_at)) = starts.or(booking.and_then(|b| b.starts.as_ref().map(|(s, t)| (*s, t)))) else {
+            return Vec::new();
+        };
+        if starts <= now {
+            return Vec::new();
+        }
+        let provider_id = cancelled
+            .provider
+            .as_ref()
+            .or(booking.and_then(|b| b.provider).and_then(|p| self.providers.get(p as usize)));
+        let slot = SlotView {
+            category: cat,
+            starts,
+            starts_at,
+            provider: provider_id.and_then(|p| self.provider_index.get(p)).copied(),
+            provider_id,
+            band: cancelled.price_band.or(booking.and_then(|b| b.band)),
+            cycle_days: cancelled.cycle_days.map(Days::get).filter(|d| *d > 0).or(booking.and_then(|b| b.cycle_days)),
+            excluded: client.into_iter().collect(),
+            cancelled_at: cancelled.occurred_at.unix_seconds(),
+        };
+        let treated = self.treated.get(usize::from(cat)).map_or(&[][..], Vec::as_slice);
+        self.rank_slot(&slot, now, limit, treated.iter().copied())
+    }
+
+    // --- Applying events -------------------------------------------------------------------------
+
+    fn intern_client(&mut self, id: &ClientPseudonym) -> u32 {
+        if let Some(index) = self.client_index.get(id) {
+            return *index;
+        }
+        let index = u32::try_from(self.clients.len()).unwrap_or(u32::MAX);
+        self.clients.push(ClientState::new(id.clone()));
+        self.client_index.insert(id.clone(), index);
+        index
+    }
+
+    fn intern_provider(&mut self, id: &ProviderPseudonym) -> u32 {
+        if let Some(index) = self.provider_index.get(id) {
+            return *index;
+        }
+        let index = u32::try_from(self.providers.len()).unwrap_or(u32::MAX);
+        self.providers.push(id.clone());
+        self.provider_index.insert(id.clone(), index);
+        index
+    }
+
+    fn intern_appointment(&mut self, key: AppointmentKey, client: u32) -> u32 {
+        if let Some(index) = self.appointment_index.get(&key) {
+            return *index;
+        }
+        let index = u32::try_from(self.appointments.len()).unwrap_or(u32::MAX);
+        self.appointments.push(Appointment {
+            client,
+            booking: None,
+            closure: None,
+            open: None,
+            holds: None,
+            slot: None,
+        });
+        self.appointment_index.insert(key, index);
+        index
+    }
+
+    fn intern_membership(&mut self, id: &MembershipPseudonym, client: u32) -> u32 {
+        if let Some(index) = self.membership_index.get(id) {
+            return *index;
+        }
+        let index = u32::try_from(self.memberships.len()).unwrap_or(u32::MAX);
+        self.memberships.push(Membership::new(id.clone(), client));
+        self.membership_index.insert(id.clone(), index);
+        if let Some(c) = self.clients.get_mut(client as usize) {
+            c.memberships.push(index);
+        }
+        index
+    }
+
+    fn apply_appointment(&mut self, client: u32, key: Key, event: &InsightEvent) {
+        let Some(category) = event.service_category else { return };
+        let cat = category_index(category);
+        let info = SlotInfo {
+            category: cat,
+            starts: event.starts_at.as_ref().map(|t| (t.unix_seconds(), t.clone())),
+            provider: event.provider.as_ref().map(|p| self.intern_provider(p)),
+            band: event.price_band,
+            cycle_days: event.cycle_days.map(Days::get).filter(|d| *d > 0),
+        };
+        if event.kind == EventKind::AppointmentCompleted {
+            self.record_treatment(client, key, event, &info);
+        }
+        let appointment_key = match (&event.appointment_ref, &info.starts) {
+            (Some(r), _) => Some(AppointmentKey::Ref(r.clone())),
+            (None, Some((starts, _))) => Some(AppointmentKey::Slot(client, cat, *starts)),
+            (None, None) => None,
+        };
+        if let Some(appointment_key) = appointment_key {
+            let index = self.intern_appointment(appointment_key, client);
+            if let Some(appointment) = self.appointments.get_mut(index as usize) {
+                if event.kind == EventKind::AppointmentBooked {
+                    keep_latest(&mut appointment.booking, key, info);
+                } else {
+                    keep_latest(&mut appointment.closure, key, Closure { kind: event.kind, info });
+                }
+            }
+            self.refresh_appointment(index);
+        }
+        if event.kind == EventKind::AppointmentCompleted {
+            self.refresh_category(client, cat);
+            self.refresh_client_memberships(client);
+        }
+    }
+
+    fn record_treatment(&mut self, client: u32, key: Key, event: &InsightEvent, info: &SlotInfo) {
+        let Some(state) = self.clients.get_mut(client as usize) else { return };
+        let slot_time = info.starts.as_ref().map_or(key.at, |(s, _)| *s);
+        state.visits += 1;
+        state.last_treatment = max_opt(state.last_treatment, key.at);
+        if let Some(provider) = info.provider {
+            match state.providers.iter_mut().find(|(p, _)| *p == provider) {
+                Some((_, n)) => *n += 1,
+                None => state.providers.push((provider, 1)),
+            }
+        }
+        state.weekdays[weekday(slot_time)] += 1;
+        state.hours[hour(slot_time)] += 1;
+        let cat = state.category_mut(info.category);
+        let first = cat.treatments == 0;
+        cat.treatments += 1;
+        let follow_up_days = event.follow_up_days.map_or(0, Days::get);
+        keep_latest(&mut cat.last, key, Treatment { follow_up_days, band: info.band });
+        if let Some(cycle) = info.cycle_days {
+            keep_latest(&mut cat.cycle_days, key, cycle);
+        }
+        if let Some(band) = info.band {
+            keep_latest(&mut cat.band, key, band);
+        }
+        if first && let Some(treated) = self.treated.get_mut(usize::from(info.category)) {
+            treated.push(client);
+        }
+    }
+
+    /// Re-derives a client category's windows and moves its index entries.
+    fn refresh_category(&mut self, client: u32, cat: u8) {
+        let Some(state) = self.clients.get_mut(client as usize) else { return };
+        let state = state.category_mut(cat);
+        let rebook = state.rebook_window();
+        if rebook != state.rebook_from {
+            if let Some(old) = state.rebook_from {
+                self.rebook_index.remove(&(old, client, cat));
+            }
+            if let Some(new) = rebook {
+                self.rebook_index.insert((new, client, cat));
+            }
+            state.rebook_from = rebook;
+        }
+        let follow_up = state.follow_up_window();
+        if follow_up != state.follow_up {
+            if let Some((_, old)) = state.follow_up {
+                self.follow_up_index.remove(&(old, client, cat));
+            }
+            if let Some((_, new)) = follow_up {
+                self.follow_up_index.insert((new, client, cat));
+            }
+            state.follow_up = follow_up;
+        }
+    }
+
+    /// Re-derives an appointment's open booking, held slot and freed slot, and moves them.
+    fn refresh_appointment(&mut self, index: u32) {
+        let Some(appointment) = self.appointments.get(index as usize) else { return };
+        let (open, holds) = (appointment.derived_open(), appointment.derived_holds());
+        let slot = appointment.slot_view(&self.providers).map(|s| s.starts);
+        let (client, old_open, old_holds, old_slot) =
+            (appointment.client, appointment.open, appointment.holds, appointment.slot);
+        if open != old_open {
+            if let Some((cat, starts)) = old_open
+                && let Some(state) = self.clients.get_mut(client as usize)
+            {
+                let starts_list = &mut state.category_mut(cat).open_starts;
+                if let Some(at) = starts_list.iter().position(|s| *s == starts) {
+                    starts_list.swap_remove(at);
+                }
+            }
+            if let Some((cat, starts)) = open
+                && let Some(state) = self.clients.get_mut(client as usize)
+            {
+                state.category_mut(cat).open_starts.push(starts);
+            }
+            for (cat, _) in [old_open, open].into_iter().flatten() {
+                self.refresh_category(client, cat);
+            }
+        }
+        if holds != old_holds {
+            if let Some(old) = old_holds
+                && let Some(n) = self.held.get_mut(&old)
+            {
+                *n -= 1;
+                if *n == 0 {
+                    self.held.remove(&old);
+                }
+            }
+            if let Some(new) = holds {
+                *self.held.entry(new).or_default() += 1;
+            }
+        }
+        if slot != old_slot {
+            if let Some(old) = old_slot {
+                self.slot_index.remove(&(old, index));
+            }
+            if let Some(new) = slot {
+                self.slot_index.insert((new, index));
+            }
+        }
+        if let Some(appointment) = self.appointments.get_mut(index as usize) {
+            (appointment.open, appointment.holds, appointment.slot) = (open, holds, slot);
+        }
+    }
+
+    fn apply_membership(&mut self, client: u32, key: Key, event: &InsightEvent) {
+        let Some(id) = &event.membership_id else { return };
+        let index = self.intern_membership(id, client);
+        let Some(membership) = self.memberships.get_mut(index as usize) else { return };
+        match event.kind {
+            EventKind::MembershipStarted | EventKind::MembershipRenewed => {
+                keep_latest(&mut membership.active, key, true);
+                if event.kind == EventKind::MembershipStarted {
+                    membership.last_started = max_opt(membership.last_started, key.at);
+                } else {
+                    membership.first_renewed = min_opt(membership.first_renewed, key.at);
+                }
+                match event.price_band {
+                    Some(band) => {
+                        membership.paid_minor += band_midpoint_minor(band);
+                        keep_latest(&mut membership.band, key, band);
+                    }
+                    None => membership.paid_unbanded += 1,
+                }
+                if let Some(category) = event.service_category {
+                    keep_latest(&mut membership.category, key, category);
+                }
+            }
+            EventKind::MembershipRedeemed => {
+                membership.last_redeemed = max_opt(membership.last_redeemed, key.at);
+                match event.price_band {
+                    Some(band) => membership.redeemed_minor += band_midpoint_minor(band),
+                    None => membership.redeemed_unbanded += 1,
+                }
+            }
+            EventKind::MembershipCancelled | EventKind::MembershipExpired => {
+                keep_latest(&mut membership.active, key, false);
+            }
+            EventKind::AppointmentBooked
+            | EventKind::AppointmentCompleted
+            | EventKind::AppointmentCancelled
+            | EventKind::AppointmentNoShow => {}
+        }
+        self.refresh_membership(index);
+    }
+
+    fn refresh_client_memberships(&mut self, client: u32) {
+        let count = self.clients.get(client as usize).map_or(0, |c| c.memberships.len());
+        for i in 0..count {
+            if let Some(index) = self.clients.get(client as usize).and_then(|c| c.memberships.get(i)).copied() {
+                self.refresh_membership(index);
+            }
+        }
+    }
+
+    fn refresh_membership(&mut self, index: u32) {
+        let Some(membership) = self.memberships.get(index as usize) else { return };
+        let last_treatment = self.clients.get(membership.client as usize).and_then(|c| c.last_treatment);
+        let lapse = membership.lapse_window(last_treatment);
+        if lapse != membership.lapse_from {
+            if let Some(old) = membership.lapse_from {
+                self.lapse_index.remove(&(old, index));
+            }
+            if let Some(new) = lapse {
+                self.lapse_index.insert((new, index));
+            }
+            if let Some(membership) = self.memberships.get_mut(index as usize) {
+                membership.lapse_from = lapse;
+            }
+        }
+    }
+
+    // --- Building gaps ---------------------------------------------------------------------------
+
+    fn rebook_gap(&self, client: u32, cat: u8, now: i64) -> Option<Gap> {
+        let state = self.clients.get(client as usize)?;
+        let history = state.category(cat)?;
+        let last = history.last.as_ref()?.key.at;
+        let cycle = history.cycle_days.as_ref()?.value;
+        let category = category(cat);
+        let elapsed = now - last;
+        Some(Gap {
+            kind: GapKind::RebookDue,
+            client: state.id.clone(),
+            service_category: Some(category),
+            slot: None,
+            membership: None,
+            evidence: rules::rebook_evidence(&state.id, category, elapsed, cycle, history.treatments),
+            revenue_at_stake_minor: history.band.as_ref().map_or(0, |b| band_midpoint_minor(b.value)),
+            score: rules::rebook_score(elapsed, cycle, history.treatments),
+        })
+    }
+
+    fn follow_up_gap(&self, client: u32, cat: u8, now: i64) -> Option<Gap> {
+        let state = self.clients.get(client as usize)?;
+        let history = state.category(cat)?;
+        let last = history.last.as_ref()?;
+        let window = last.value.follow_up_days;
+        let category = category(cat);
+        let elapsed = now - last.key.at;
+        let band = last.value.band.or(history.band.as_ref().map(|b| b.value));
+        Some(Gap {
+            kind: GapKind::FollowUpDue,
+            client: state.id.clone(),
+            service_category: Some(category),
+            slot: None,
+            membership: None,
+            evidence: rules::follow_up_evidence(&state.id, category, elapsed, window),
+            revenue_at_stake_minor: band.map_or(0, band_midpoint_minor),
+            score: rules::follow_up_score(elapsed, window),
+        })
+    }
+
+    fn lapsing_gap(&self, index: u32, now: i64) -> Option<Gap> {
+        let membership = self.memberships.get(index as usize)?;
+        let state = self.clients.get(membership.client as usize)?;
+        let (reference, visited) = membership.reference(state.last_treatment)?;
+        let unused = membership.unused_minor();
+        let idle = now - reference;
+        Some(Gap {
+            kind: GapKind::LapsingMember,
+            client: state.id.clone(),
+            service_category: membership.category.as_ref().map(|c| c.value),
+            slot: None,
+            membership: Some(membership.id.clone()),
+            evidence: rules::lapsing_evidence(&state.id, &membership.id, unused, idle, visited),
+            revenue_at_stake_minor: unused,
+            score: rules::lapsing_score(idle, unused),
+        })
+    }
+
+    /// The freed slots open at `now` (cancelled at or before it), one per physical slot: slots
+    /// freed more than once (cancelled, rebooked, cancelled again) with the same provider, start
+    /// and category are merged, excluding every client who cancelled them and described by the
+    /// latest cancellation. Slots without a provider cannot be matched and stay apart.
+    fn open_slots<'a>(&self, freed: impl Iterator<Item = SlotView<'a>>, now: i64) -> Vec<SlotView<'a>> {
+        type Latest<'b> = (i64, Option<&'b ClientPseudonym>);
+        let mut merged: BTreeMap<(i64, u8, u32), (Latest<'_>, SlotView<'a>)> = BTreeMap::new();
+        let mut apart = Vec::new();
+        for slot in freed.filter(|s| s.cancelled_at <= now) {
+            let Some(provider) = slot.provider else {
+                apart.push(slot);
+                continue;
+            };
+            let who = slot.excluded.first().and_then(|c| self.clients.get(*c as usize)).map(|c| &c.id);
+            let latest = (slot.cancelled_at, who);
+            match merged.entry((slot.starts, slot.category, provider)) {
+                Entry::Vacant(entry) => {
+                    entry.insert((latest, slot));
+                }
+                Entry::Occupied(mut entry) => {
+                    let (kept_latest, kept) = entry.get_mut();
+                    let mut excluded = std::mem::take(&mut kept.excluded);
+                    excluded.extend(slot.excluded.iter().copied());
+                    if latest > *kept_latest {
+                        (*kept_latest, *kept) = (latest, slot);
+                    }
+                    excluded.sort_unstable();
+                    excluded.dedup();
+                    kept.excluded = excluded;
+                }
+            }
+        }
+        merged.into_values().map(|(_, slot)| slot).chain(apart).collect()
+    }
+
+    /// Ranks `candidates` for a freed slot; see the module docs for who qualifies and the score.
+    fn rank_slot(
+        &self,
+        slot: &SlotView<'_>,
+        now: i64,
+        limit: usize,
+        candidates: impl Iterator<Item = u32>,
+    ) -> Vec<Gap> {
+        if limit == 0 {
+            return Vec::new();
+        }
+        let slot_day = weekday(slot.starts);
+        let slot_hour = hour(slot.starts);
+        let affinity: [f64; 24] = std::array::from_fn(|h| rules::hour_affinity(h, slot_hour));
+        let best_first = |a: &(f64, &ClientState, i64, u16, SlotFit), b: &(f64, &ClientState, i64, u16, SlotFit)| {
+            b.0.total_cmp(&a.0).then_with(|| a.1.id.cmp(&b.1.id))
+        };
+        // Bounded selection: never more than ~2 × limit candidates held, whatever the tenant's size.
+        let keep = limit.max(16);
+        let mut ranked: Vec<(f64, &ClientState, i64, u16, SlotFit)> = Vec::with_capacity(2 * keep);
+        for index in candidates {
+            if slot.excluded.contains(&index) {
+                continue;
+            }
+            let Some(state) = self.clients.get(index as usize) else { continue };
+            let Some(history) = state.category(slot.category) else { continue };
+            let Some(last) = history.last.as_ref().map(|l| l.key.at) else { continue };
+            if history.has_upcoming(now) {
+                continue;
+            }
+            let Some(cycle) = history.cycle_days.as_ref().map(|c| c.value).or(slot.cycle_days) else { continue };
+            let ratio = (slot.starts - last) as f64 / (f64::from(cycle) * DAY_SECS as f64);
+            if ratio < NEARLY_DUE_RATIO {
+                continue;
+            }
+            let hour_affinity = state.hours.iter().zip(&affinity).map(|(n, a)| f64::from(*n) * a).sum();
+            let near_hour = state.hours[slot_hour.saturating_sub(1)..=(slot_hour + 1).min(23)].iter().sum();
+            let fit = SlotFit {
+                ratio,
+                visits: state.visits,
+                with_provider: slot.provider.map_or(0, |p| state.visits_with(p)),
+                on_weekday: state.weekdays[slot_day],
+                hour_affinity,
+                near_hour,
+            };
+            ranked.push((fit.score(), state, now - last, cycle, fit));
+            if ranked.len() >= 2 * keep {
+                ranked.select_nth_unstable_by(keep - 1, best_first);
+                ranked.truncate(keep);
+            }
+        }
+        ranked.sort_by(best_first);
+        ranked.truncate(limit);
+        let category = category(slot.category);
+        let words = SlotWords { category, provider: slot.provider_id, starts: slot.starts, now };
+        ranked
+            .into_iter()
+            .map(|(score, state, ago, cycle, fit)| Gap {
+                kind: GapKind::SlotFill,
+                client: state.id.clone(),
+                service_category: Some(category),
+                slot: Some(GapSlot { provider: slot.provider_id.cloned(), starts_at: slot.starts_at.clone() }),
+                membership: None,
+                evidence: rules::slot_fill_evidence(&state.id, &words, ago, cycle, &fit),
+                revenue_at_stake_minor: slot.band.map_or(0, band_midpoint_minor),
+                score,
+            })
+            .collect()
+    }
+}
