@@ -124,3 +124,33 @@ impl crate::Accounts {
         &self.keys
     }
 }
+
+impl crate::Accounts {
+    /// The same services over another store (e.g. a restore rehearsal's scratch database).
+    pub fn with_store(&self, store: lacuna_storage::Store) -> crate::Accounts {
+        crate::Accounts::new(store, self.keys.clone(), self.hasher.clone(), (*self.config).clone())
+    }
+
+    /// Wraps a backup's key under the current master key.
+    pub fn wrap_backup_key(&self, backup_id: &str, key: &[u8; 32]) -> Vec<u8> {
+        self.keys.masters().wrap(&format!("backup:{backup_id}"), key)
+    }
+
+    pub fn unwrap_backup_key(
+        &self,
+        backup_id: &str,
+        wrapped: &[u8],
+    ) -> Result<zeroize::Zeroizing<[u8; 32]>, AccountError> {
+        self.keys.masters().unwrap(&format!("backup:{backup_id}"), wrapped).map_err(crypto)
+    }
+
+    pub fn master_fingerprint(&self) -> String {
+        self.keys.masters().current().fingerprint()
+    }
+}
+
+impl Keyring {
+    pub(crate) fn masters(&self) -> &MasterKeys {
+        &self.masters
+    }
+}

@@ -9,11 +9,13 @@
 
 mod keys;
 mod password;
+mod stream;
 mod token;
 mod totp;
 
 pub use keys::{AuditKey, DataKey, DataKeyRing, KeyError, MasterKey, MasterKeySource, MasterKeys, self_test};
 pub use password::{PasswordError, PasswordHasher};
+pub use stream::{STREAM_NONCE_PREFIX, StreamError, decrypt_stream, encrypt_stream};
 pub use token::{constant_time_eq, random_token, sha256};
 pub use totp::{
     TotpError, new_totp_secret, qr_svg, totp_check, totp_code, totp_secret_base32, totp_secret_from_base32, totp_uri,

@@ -39,8 +39,19 @@ pub struct CryptoSelfTest {
     pub master_key_source: &'static str,
 }
 
+/// The newest backup and the newest successful restore rehearsal, from the backup ledger.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct BackupFacts {
+    pub last_backup_at: Option<i64>,
+    pub last_backup_ok: Option<bool>,
+    pub last_rehearsal_at: Option<i64>,
+    pub last_rehearsal_detail: Option<String>,
+    pub last_rehearsal_failed_at: Option<i64>,
+}
+
 #[derive(Default, Debug)]
 struct Facts {
+    backups: BackupFacts,
     tls: Option<TlsProbe>,
     plain_http: bool,
     crypto: Option<CryptoSelfTest>,
@@ -69,6 +80,9 @@ impl TrustState {
     }
     pub fn set_audit(&self, a: AuditCheck) {
         self.write().audit = Some(a);
+    }
+    pub fn set_backups(&self, b: BackupFacts) {
+        self.write().backups = b;
     }
     pub fn set_purge(&self, p: PurgeRun) {
         self.write().purge = Some(p);
@@ -100,9 +114,9 @@ async fn report(st: &AppState, headers: &HeaderMap) -> Result<TrustReport, ApiEr
     use serde_json::json;
     let facts = {
         let f = st.trust.read();
-        (f.tls.clone(), f.plain_http, f.crypto.clone(), f.audit.clone(), f.purge.clone())
+        (f.tls.clone(), f.plain_http, f.crypto.clone(), f.audit.clone(), f.purge.clone(), f.backups.clone())
     };
-    let (tls, plain_http, crypto, audit, purge) = facts;
+    let (tls, plain_http, crypto, audit, purge, backups) = facts;
     let rls = match st.accounts.store().row_level_security().await {
         Ok(Some(on)) => json!({"backend": "postgresql", "enforced": on,
             "checked": "application role is not superuser, has no BYPASSRLS, owns no table; every tenant table has RLS enabled and forced"}),
@@ -140,8 +154,14 @@ async fn report(st: &AppState, headers: &HeaderMap) -> Result<TrustReport, ApiEr
                 "broken_chains": a.broken_tenants.len()}),
             None => json!({"chains_verified_at": null}),
         },
-        backups: json!({"last_backup": null, "last_rehearsal": null,
-            "note": "no backup has been recorded by this server"}),
+        backups: json!({
+            "last_backup": backups.last_backup_at.map(rfc3339),
+            "last_backup_succeeded": backups.last_backup_ok,
+            "last_successful_rehearsal": backups.last_rehearsal_at.map(rfc3339),
+            "rehearsal_found": backups.last_rehearsal_detail,
+            "last_failed_rehearsal": backups.last_rehearsal_failed_at.map(rfc3339),
+            "schedule": "daily, kept 30 days",
+        }),
         request_log: json!({"retention_days": lacuna_storage::request_log::REQUEST_LOG_RETENTION_DAYS,
             "last_purge_at": purge.as_ref().map(|p| rfc3339(p.at)), "rows_purged": purge.map(|p| p.removed)}),
         practice,

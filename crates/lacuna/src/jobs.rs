@@ -10,6 +10,25 @@ use std::time::Duration;
 pub const PURGE_EVERY: Duration = Duration::from_secs(6 * 3600);
 pub const VERIFY_EVERY: Duration = Duration::from_secs(3600);
 pub const RETENTION_EVERY: Duration = Duration::from_secs(3600);
+pub const BACKUP_EVERY: Duration = Duration::from_secs(24 * 3600);
+
+/// The daily backup: take one, rehearse its restore, drop those past 30 days.
+pub async fn daily_backup(
+    services: &crate::Services,
+    config: &crate::Config,
+    trust: &TrustState,
+) -> anyhow::Result<()> {
+    let outcome = async {
+        let (path, _) = crate::backup::backup(services, config).await?;
+        crate::backup::verify(services, config, &path).await?;
+        let pruned = crate::backup::prune(config, now_unix())?;
+        tracing::info!(backup = %path.display(), pruned, "daily backup taken and rehearsed");
+        anyhow::Ok(())
+    }
+    .await;
+    trust.set_backups(crate::backup::backup_facts(config));
+    outcome
+}
 
 /// Deletes request-log rows older than the retention; returns how many.
 pub async fn purge_request_log(services: &crate::Services, trust: &TrustState, now: i64) -> anyhow::Result<u64> {
@@ -51,8 +70,19 @@ pub async fn retention(services: &crate::Services, now: i64) -> anyhow::Result<(
     Ok(())
 }
 
-/// Spawns the jobs on their intervals (each also runs once right away).
-pub fn spawn(services: crate::Services, trust: TrustState) {
+/// Spawns the jobs on their intervals (each also runs once right away, the backup after a day).
+pub fn spawn(services: crate::Services, config: crate::Config, trust: TrustState) {
+    trust.set_backups(crate::backup::backup_facts(&config));
+    let (b, t) = (services.clone(), trust.clone());
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + BACKUP_EVERY, BACKUP_EVERY);
+        loop {
+            tick.tick().await;
+            if let Err(e) = daily_backup(&b, &config, &t).await {
+                tracing::error!(error = %format!("{e:#}"), "daily backup failed");
+            }
+        }
+    });
     let r = services.clone();
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(RETENTION_EVERY);

@@ -2,6 +2,7 @@
 //! and the integration tests all build the application through [`build`], so what is tested is
 //! what runs.
 
+pub mod backup;
 pub mod bench;
 pub mod jobs;
 pub mod scratch;
@@ -29,6 +30,9 @@ pub struct Config {
     /// The master key being rotated away from (`LACUNA_PREVIOUS_MASTER_KEY`), still accepted for
     /// unwrapping until `lacuna keys rotate-master` has re-wrapped everything.
     pub previous_master_key: Option<String>,
+    /// PostgreSQL URL for backups (a role that bypasses row-level security); defaults to
+    /// `database_url`.
+    pub backup_database_url: Option<String>,
     pub listen: SocketAddr,
     pub tls: TlsChoice,
     pub trust_proxy: bool,
@@ -59,6 +63,7 @@ impl Config {
             app_role: "lacuna_app".into(),
             master_key: None,
             previous_master_key: None,
+            backup_database_url: None,
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             tls: TlsChoice::SelfSigned,
             trust_proxy: false,

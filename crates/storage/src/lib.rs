@@ -41,6 +41,7 @@ macro_rules! const_str_concat {
 
 mod accounts;
 pub mod audit;
+pub mod backup;
 pub mod keystore;
 pub mod mfa;
 pub mod request_log;

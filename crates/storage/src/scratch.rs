@@ -34,7 +34,7 @@ impl ScratchDatabase {
 }
 
 /// Swaps the database path of a `postgres://…/db?params` URL.
-fn replace_database(url: &str, db: &str) -> String {
+pub fn replace_database(url: &str, db: &str) -> String {
     let (base, query) = match url.split_once('?') {
         Some((b, q)) => (b, Some(q)),
         None => (url, None),
