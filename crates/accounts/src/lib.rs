@@ -24,7 +24,7 @@ pub use keys::Keyring;
 pub use members::{MemberChange, NewMember};
 pub use mfa::{Enrollment, MfaState, MfaStatus, STEP_UP_WINDOW_SECS};
 
-pub use principal::{Principal, PrincipalKind, RequestMeta};
+pub use principal::{Principal, PrincipalKind, Profile, RequestMeta};
 pub use retention::CANCELLED_RETENTION_DAYS;
 pub use rotation::TenantRotation;
 pub use service::{Accounts, AccountsConfig, IssuedSession, MeView, NewToken, SignupInput};

@@ -18,6 +18,17 @@ pub struct Principal {
     pub mfa: crate::MfaState,
     /// The practice is cancelled: reads and exports only.
     pub tenant_cancelled: bool,
+    /// Who this is, as read during authentication (serves `GET /me` without another query).
+    pub profile: Profile,
+}
+
+/// The acting member's details and their practice's name.
+#[derive(Debug, Clone)]
+pub struct Profile {
+    pub name: String,
+    pub email: String,
+    pub role: Role,
+    pub tenant_name: String,
 }
 
 /// Request facts recorded with every audit event.

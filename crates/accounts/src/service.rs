@@ -1,7 +1,7 @@
 //! Sign-up, sign-in, sessions, API tokens.
 
 use crate::Keyring;
-use crate::{AccountError, Credential, Principal, PrincipalKind, RequestMeta, Throttle};
+use crate::{AccountError, Credential, Principal, PrincipalKind, Profile, RequestMeta, Throttle};
 use lacuna_crypto::AuditKey;
 use lacuna_crypto::{PasswordHasher, random_token};
 use lacuna_domain::{Email, Password, PermissionSet, Role, TenantId, TokenId, UserId, ValidationError, required_text};
@@ -227,46 +227,49 @@ impl Accounts {
     }
 
     /// Resolves a session cookie: unknown, forged, revoked, idle or expired sessions are refused.
+    /// One transaction, one query (plus a write at most once a minute for the idle timer).
     pub async fn authenticate_session(&self, cookie_value: &str, meta: RequestMeta) -> Result<Principal, AccountError> {
         let cred = Credential::parse_dotted(cookie_value).ok_or(AccountError::Unauthenticated)?;
         let now = now_unix();
         let mut tx = self.store.tenant(cred.tenant).read().await?;
-        let session = tx.session(&cred.digest).await?.ok_or(AccountError::Unauthenticated)?;
+        let auth = tx.session_auth(&cred.digest).await?.ok_or(AccountError::Unauthenticated)?;
+        drop(tx);
+        let session = &auth.session;
         if session.revoked_at.is_some()
             || now >= session.expires_at
             || now - session.last_seen_at >= self.config.idle_timeout_secs
+            || auth.status.deleted_at.is_some()
         {
             return Err(AccountError::Unauthenticated);
         }
-        let member = tx.member(session.user_id).await?.ok_or(AccountError::Unauthenticated)?;
-        let enrolled = tx.mfa_factor(member.user_id).await?.is_some_and(|f| f.confirmed_at.is_some());
-        let policy = tx.mfa_policy().await?;
-        let status = tx.tenant_status().await?.ok_or(AccountError::Unauthenticated)?;
-        if status.deleted_at.is_some() {
-            return Err(AccountError::Unauthenticated);
-        }
-        let mfa = crate::MfaState {
-            enrolled,
-            pending: session.mfa_pending,
-            enrollment_required: !enrolled && policy.requires(member.role),
-            verified_at: session.mfa_verified_at,
-        };
-        drop(tx);
         // Sliding idle timeout; written at most once a minute to keep reads cheap.
         if now - session.last_seen_at >= 60 {
             let mut w = self.store.tenant(cred.tenant).write().await?;
             w.touch_session(&cred.digest, now).await?;
             w.commit().await?;
         }
+        let member = auth.member;
+        let mfa = crate::MfaState {
+            enrolled: auth.mfa_enrolled,
+            pending: session.mfa_pending,
+            enrollment_required: !auth.mfa_enrolled && auth.mfa_policy.requires(member.role),
+            verified_at: session.mfa_verified_at,
+        };
         Ok(Principal {
             tenant: cred.tenant,
             user: member.user_id,
             role: Some(member.role),
             permissions: member.effective_permissions(),
-            kind: PrincipalKind::Session { digest: cred.digest, csrf_token: session.csrf_token },
+            kind: PrincipalKind::Session { digest: cred.digest, csrf_token: auth.session.csrf_token },
             meta,
             mfa,
-            tenant_cancelled: status.cancelled_at.is_some(),
+            tenant_cancelled: auth.status.cancelled_at.is_some(),
+            profile: Profile {
+                name: member.name,
+                email: member.email,
+                role: member.role,
+                tenant_name: auth.tenant_name,
+            },
         })
     }
 
@@ -275,18 +278,18 @@ impl Accounts {
         let cred = Credential::parse_api(bearer).ok_or(AccountError::Unauthenticated)?;
         let now = now_unix();
         let mut tx = self.store.tenant(cred.tenant).read().await?;
-        let token = tx.api_token_by_hash(&cred.digest).await?.ok_or(AccountError::Unauthenticated)?;
-        if token.revoked_at.is_some() {
+        let auth = tx.token_auth(&cred.digest).await?.ok_or(AccountError::Unauthenticated)?;
+        drop(tx);
+        let token = auth.token;
+        if token.revoked_at.is_some() || auth.status.deleted_at.is_some() {
             return Err(AccountError::Unauthenticated);
         }
-        let creator = tx.member(token.created_by).await?.ok_or(AccountError::Unauthenticated)?;
-        let status = tx.tenant_status().await?.ok_or(AccountError::Unauthenticated)?;
-        drop(tx);
         if token.last_used_at.is_none_or(|t| now - t >= 60) {
             let mut w = self.store.tenant(cred.tenant).write().await?;
             w.touch_api_token(token.id, now).await?;
             w.commit().await?;
         }
+        let creator = auth.creator;
         Ok(Principal {
             tenant: cred.tenant,
             user: token.created_by,
@@ -295,7 +298,13 @@ impl Accounts {
             kind: PrincipalKind::ApiToken { id: token.id },
             meta,
             mfa: crate::MfaState::default(),
-            tenant_cancelled: status.cancelled_at.is_some(),
+            tenant_cancelled: auth.status.cancelled_at.is_some(),
+            profile: Profile {
+                name: creator.name,
+                email: creator.email,
+                role: creator.role,
+                tenant_name: auth.tenant_name,
+            },
         })
     }
 
@@ -310,19 +319,17 @@ impl Accounts {
         Ok(())
     }
 
-    pub async fn me(&self, p: &Principal) -> Result<MeView, AccountError> {
-        let mut tx = self.store.tenant(p.tenant).read().await?;
-        let member = tx.member(p.user).await?.ok_or(AccountError::Unauthenticated)?;
-        let tenant_name = tx.tenant_name().await?.ok_or(AccountError::Unauthenticated)?;
-        Ok(MeView {
+    /// `GET /me`: everything was read during authentication.
+    pub fn me(&self, p: &Principal) -> MeView {
+        MeView {
             tenant: p.tenant,
-            tenant_name,
-            user: member.user_id,
-            email: member.email,
-            name: member.name,
-            role: member.role,
+            tenant_name: p.profile.tenant_name.clone(),
+            user: p.user,
+            email: p.profile.email.clone(),
+            name: p.profile.name.clone(),
+            role: p.profile.role,
             permissions: p.permissions,
-        })
+        }
     }
 
     // ---- API tokens ----

@@ -85,6 +85,7 @@ pub async fn http(opts: &HttpBenchOptions) -> anyhow::Result<Vec<HttpBenchResult
         }
         out.push(HttpBenchResult { backend, bare, me });
         server.shutdown(Duration::from_secs(5)).await?;
+        app.state.request_log.flush().await;
         app.store.close().await;
         drop(scratch);
     }

@@ -445,3 +445,147 @@ impl TenantTx {
         Ok(n > 0)
     }
 }
+
+/// Everything authentication needs about a session, read in one query.
+#[derive(Debug, Clone)]
+pub struct SessionAuth {
+    pub session: SessionRow,
+    pub member: MemberRow,
+    pub mfa_enrolled: bool,
+    pub tenant_name: String,
+    pub mfa_policy: lacuna_domain::MfaPolicy,
+    pub status: TenantStatus,
+}
+
+/// Everything authentication needs about an API token, read in one query.
+#[derive(Debug, Clone)]
+pub struct TokenAuth {
+    pub token: ApiTokenRow,
+    pub creator: MemberRow,
+    pub tenant_name: String,
+    pub status: TenantStatus,
+}
+
+/// Columns 0..=5 of a member: user id, email, name, role, narrowed permissions, password hash,
+/// and its creation time.
+struct MemberCols {
+    user_id: String,
+    email: String,
+    name: String,
+    role: String,
+    permissions: Option<String>,
+    password_hash: Option<String>,
+    created_at: i64,
+}
+
+impl MemberCols {
+    fn into_row(self) -> Result<MemberRow> {
+        MemberRow::from_tuple((
+            self.user_id,
+            self.email,
+            self.name,
+            self.role,
+            self.permissions,
+            self.password_hash,
+            self.created_at,
+        ))
+    }
+}
+
+impl TenantTx {
+    /// The session with its member, login identity, MFA factor and tenant, in one round trip
+    /// (the hot path of every cookie-authenticated request).
+    pub async fn session_auth(&mut self, token_hash: &[u8]) -> Result<Option<SessionAuth>> {
+        const SQL: &str = "SELECT s.user_id, s.csrf_token, s.created_at, s.last_seen_at, s.expires_at, s.revoked_at,
+                s.mfa_pending, s.mfa_verified_at, u.email, m.name, m.role, m.permissions, u.password_hash,
+                m.created_at, (f.confirmed_at IS NOT NULL), t.name, t.mfa_policy, t.cancelled_at, t.deleted_at
+             FROM sessions s
+             JOIN members m ON m.tenant_id = s.tenant_id AND m.user_id = s.user_id
+             JOIN users u ON u.tenant_id = m.tenant_id AND u.id = m.user_id
+             JOIN tenants t ON t.id = s.tenant_id
+             LEFT JOIN mfa_factors f ON f.tenant_id = s.tenant_id AND f.user_id = s.user_id
+             WHERE s.tenant_id = $1 AND s.token_hash = $2";
+        let t = self.tenant_str.clone();
+        let got = on_conn!(self, c => {
+            use sqlx::Row;
+            match sqlx::query(SQL).bind(&t).bind(token_hash).fetch_optional(c).await? {
+                None => Ok::<_, sqlx::Error>(None),
+                Some(r) => {
+                    let user_id: String = r.try_get(0)?;
+                    let session = (
+                        user_id.clone(), r.try_get::<String, _>(1)?, r.try_get::<i64, _>(2)?, r.try_get::<i64, _>(3)?,
+                        r.try_get::<i64, _>(4)?, r.try_get::<Option<i64>, _>(5)?, r.try_get::<bool, _>(6)?,
+                        r.try_get::<Option<i64>, _>(7)?,
+                    );
+                    let member = MemberCols {
+                        user_id, email: r.try_get(8)?, name: r.try_get(9)?, role: r.try_get(10)?,
+                        permissions: r.try_get(11)?, password_hash: r.try_get(12)?, created_at: r.try_get(13)?,
+                    };
+                    let tenant = (
+                        r.try_get::<bool, _>(14)?, r.try_get::<String, _>(15)?, r.try_get::<String, _>(16)?,
+                        r.try_get::<Option<i64>, _>(17)?, r.try_get::<Option<i64>, _>(18)?,
+                    );
+                    Ok(Some((session, member, tenant)))
+                }
+            }
+        })?;
+        let Some((s, m, x)) = got else { return Ok(None) };
+        Ok(Some(SessionAuth {
+            session: SessionRow {
+                user_id: parse_id(&s.0, "sessions.user_id")?,
+                csrf_token: s.1,
+                created_at: s.2,
+                last_seen_at: s.3,
+                expires_at: s.4,
+                revoked_at: s.5,
+                mfa_pending: s.6,
+                mfa_verified_at: s.7,
+            },
+            member: m.into_row()?,
+            mfa_enrolled: x.0,
+            tenant_name: x.1,
+            mfa_policy: lacuna_domain::MfaPolicy::parse(&x.2).ok_or_else(|| corrupt("tenants.mfa_policy"))?,
+            status: TenantStatus { cancelled_at: x.3, deleted_at: x.4 },
+        }))
+    }
+
+    /// The API token with its creator and tenant, in one round trip.
+    pub async fn token_auth(&mut self, token_hash: &[u8]) -> Result<Option<TokenAuth>> {
+        const SQL: &str =
+            "SELECT k.id, k.name, k.permissions, k.created_by, k.created_at, k.last_used_at, k.revoked_at,
+                u.email, m.name, m.role, m.permissions, u.password_hash, m.created_at,
+                t.name, t.cancelled_at, t.deleted_at
+             FROM api_tokens k
+             JOIN members m ON m.tenant_id = k.tenant_id AND m.user_id = k.created_by
+             JOIN users u ON u.tenant_id = m.tenant_id AND u.id = m.user_id
+             JOIN tenants t ON t.id = k.tenant_id
+             WHERE k.tenant_id = $1 AND k.token_hash = $2";
+        let t = self.tenant_str.clone();
+        let got = on_conn!(self, c => {
+            use sqlx::Row;
+            match sqlx::query(SQL).bind(&t).bind(token_hash).fetch_optional(c).await? {
+                None => Ok::<_, sqlx::Error>(None),
+                Some(r) => {
+                    let created_by: String = r.try_get(3)?;
+                    let token: TokenTuple = (
+                        r.try_get(0)?, r.try_get(1)?, r.try_get(2)?, created_by.clone(), r.try_get(4)?,
+                        r.try_get(5)?, r.try_get(6)?,
+                    );
+                    let member = MemberCols {
+                        user_id: created_by, email: r.try_get(7)?, name: r.try_get(8)?, role: r.try_get(9)?,
+                        permissions: r.try_get(10)?, password_hash: r.try_get(11)?, created_at: r.try_get(12)?,
+                    };
+                    let tenant = (r.try_get::<String, _>(13)?, r.try_get::<Option<i64>, _>(14)?, r.try_get::<Option<i64>, _>(15)?);
+                    Ok(Some((token, member, tenant)))
+                }
+            }
+        })?;
+        let Some((k, m, x)) = got else { return Ok(None) };
+        Ok(Some(TokenAuth {
+            token: ApiTokenRow::from_tuple(k)?,
+            creator: m.into_row()?,
+            tenant_name: x.0,
+            status: TenantStatus { cancelled_at: x.1, deleted_at: x.2 },
+        }))
+    }
+}

@@ -51,7 +51,7 @@ pub mod scratch;
 mod store;
 mod tx;
 
-pub use accounts::{ApiTokenRow, LoginRow, MemberRow, SessionRow, TenantStatus};
+pub use accounts::{ApiTokenRow, LoginRow, MemberRow, SessionAuth, SessionRow, TenantStatus, TokenAuth};
 pub use migrate::{MIGRATIONS_POSTGRES, MIGRATIONS_SQLITE, Migration};
 pub use store::{Backend, PgConfig, Store, StoreConfig};
 pub use tx::{TenantScope, TenantTx};

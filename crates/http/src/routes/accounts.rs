@@ -132,7 +132,7 @@ pub async fn accept_invite(
     security(("session" = ["account.read"]), ("token" = ["account.read"])),
     responses((status = 200, body = MeResponse), (status = 401, body = ErrorBody)))]
 pub async fn me(State(st): State<AppState>, auth: Auth<AccountRead>) -> Result<Json<MeResponse>, ApiError> {
-    let me = st.accounts.me(&auth.principal).await?;
+    let me = st.accounts.me(&auth.principal);
     let csrf_token = match auth.principal.kind {
         PrincipalKind::Session { csrf_token, .. } => Some(csrf_token),
         PrincipalKind::ApiToken { .. } => None,
