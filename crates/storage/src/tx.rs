@@ -56,10 +56,15 @@ impl<'a> TenantScope<'a> {
                 Tx::Sqlite(t)
             }
             Pools::Postgres(pool) => {
-                let mut t = pool.begin().await?;
+                // BEGIN and the transaction-local tenant setting travel in one round trip (a
+                // simple-query batch cannot take bind parameters). The text is a `TenantId`'s
+                // canonical UUID form, so it can only hold hex digits and hyphens; checked anyway.
                 // Transaction-local: a pooled connection never carries it into another request.
-                sqlx::query("SELECT set_config('app.tenant_id', $1, true)").bind(&tenant_str).execute(&mut *t).await?;
-                Tx::Pg(t)
+                if !tenant_str.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-') {
+                    return Err(crate::StorageError::Corrupt("tenant id is not a UUID".into()));
+                }
+                let begin = format!("BEGIN; SELECT set_config('app.tenant_id', '{tenant_str}', true)");
+                Tx::Pg(pool.begin_with(sqlx::AssertSqlSafe(begin)).await?)
             }
         };
         Ok(TenantTx { tx, tenant: self.tenant, tenant_str })
