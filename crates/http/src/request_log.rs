@@ -32,6 +32,7 @@ enum Msg {
 #[derive(Clone)]
 pub struct RequestLogger {
     tx: mpsc::Sender<Msg>,
+    dropped: Arc<std::sync::atomic::AtomicU64>,
 }
 
 const BATCH: usize = 512;
@@ -41,6 +42,8 @@ impl RequestLogger {
     /// Starts the writer task on the current runtime.
     pub fn start(store: Store) -> Self {
         let (tx, mut rx) = mpsc::channel::<Msg>(QUEUE);
+        let dropped = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let dropped_seen = dropped.clone();
         tokio::spawn(async move {
             let mut buf: Vec<Msg> = Vec::with_capacity(BATCH);
             loop {
@@ -66,18 +69,22 @@ impl RequestLogger {
                 {
                     tracing::error!(error = %e, lost = entries.len(), "request log write failed");
                 }
+                let lost = dropped_seen.swap(0, std::sync::atomic::Ordering::Relaxed);
+                if lost > 0 {
+                    tracing::error!(lost, "request log queue was full; entries were dropped");
+                }
                 for w in waiters {
                     let _ = w.send(());
                 }
             }
         });
-        Self { tx }
+        Self { tx, dropped }
     }
 
     /// Records an entry; if the queue is full the entry is dropped and counted in the log.
     pub fn record(&self, e: RequestLogEntry) {
         if self.tx.try_send(Msg::Entry(e)).is_err() {
-            tracing::warn!("request log queue full; entry dropped");
+            self.dropped.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         }
     }
 

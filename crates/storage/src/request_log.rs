@@ -26,39 +26,39 @@ const INSERT: &str = "INSERT INTO request_log (tenant_id, occurred_at, direction
         actor, request_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
 
 impl Store {
-    /// Writes entries, one transaction per tenant (so row-level security applies to each).
+    /// Writes entries, one transaction per tenant (so row-level security applies to each). On
+    /// PostgreSQL each tenant's batch is a single `INSERT … SELECT FROM UNNEST(…)` statement.
     pub async fn write_request_log(&self, entries: &[RequestLogEntry]) -> Result<()> {
         let mut tenants: Vec<Option<TenantId>> = entries.iter().map(|e| e.tenant).collect();
         tenants.sort();
         tenants.dedup();
         for t in tenants {
-            let batch = entries.iter().filter(|e| e.tenant == t);
-            match t {
-                Some(tenant) => {
+            let batch: Vec<&RequestLogEntry> = entries.iter().filter(|e| e.tenant == t).collect();
+            match (&*self.pools, t) {
+                (Pools::Postgres(p), None) => {
+                    let mut tx = p.begin().await?;
+                    pg_insert_batch(&mut tx, None, &batch).await?;
+                    tx.commit().await?;
+                }
+                (Pools::Postgres(_), Some(tenant)) => {
+                    let mut tx = self.tenant(tenant).write().await?;
+                    let crate::tx::Tx::Pg(inner) = &mut tx.tx else { unreachable!("postgres pool") };
+                    pg_insert_batch(inner, Some(tenant.to_string()), &batch).await?;
+                    tx.commit().await?;
+                }
+                (Pools::Sqlite(p), None) => {
+                    let mut tx = p.begin_with("BEGIN IMMEDIATE").await?;
+                    for e in batch {
+                        bind_entry(sqlx::query(INSERT), None, e).execute(&mut *tx).await?;
+                    }
+                    tx.commit().await?;
+                }
+                (Pools::Sqlite(_), Some(tenant)) => {
                     let mut tx = self.tenant(tenant).write().await?;
                     for e in batch {
                         tx.insert_request_log(e).await?;
                     }
                     tx.commit().await?;
-                }
-                None => {
-                    let rows: Vec<&RequestLogEntry> = batch.collect();
-                    match &*self.pools {
-                        Pools::Sqlite(p) => {
-                            let mut tx = p.begin_with("BEGIN IMMEDIATE").await?;
-                            for e in rows {
-                                bind_entry(sqlx::query(INSERT), None, e).execute(&mut *tx).await?;
-                            }
-                            tx.commit().await?;
-                        }
-                        Pools::Postgres(p) => {
-                            let mut tx = p.begin().await?;
-                            for e in rows {
-                                bind_entry(sqlx::query(INSERT), None, e).execute(&mut *tx).await?;
-                            }
-                            tx.commit().await?;
-                        }
-                    }
                 }
             }
         }
@@ -79,6 +79,30 @@ impl Store {
         }
         Ok(n)
     }
+}
+
+async fn pg_insert_batch(
+    conn: &mut sqlx::PgConnection,
+    tenant: Option<String>,
+    batch: &[&RequestLogEntry],
+) -> Result<()> {
+    const SQL: &str = "INSERT INTO request_log (tenant_id, occurred_at, direction, method, route, status, latency_us,
+            actor, request_id)
+         SELECT $1, * FROM UNNEST($2::bigint[], $3::text[], $4::text[], $5::text[], $6::int[], $7::bigint[],
+            $8::text[], $9::text[])";
+    sqlx::query(SQL)
+        .bind(tenant)
+        .bind(batch.iter().map(|e| e.occurred_at).collect::<Vec<_>>())
+        .bind(batch.iter().map(|e| e.direction.to_string()).collect::<Vec<_>>())
+        .bind(batch.iter().map(|e| e.method.clone()).collect::<Vec<_>>())
+        .bind(batch.iter().map(|e| e.route.clone()).collect::<Vec<_>>())
+        .bind(batch.iter().map(|e| e.status).collect::<Vec<_>>())
+        .bind(batch.iter().map(|e| e.latency_us).collect::<Vec<_>>())
+        .bind(batch.iter().map(|e| e.actor.clone()).collect::<Vec<_>>())
+        .bind(batch.iter().map(|e| e.request_id.clone()).collect::<Vec<_>>())
+        .execute(conn)
+        .await?;
+    Ok(())
 }
 
 fn bind_entry<'q, DB: sqlx::Database>(
