@@ -231,9 +231,7 @@ impl Accounts {
     pub async fn authenticate_session(&self, cookie_value: &str, meta: RequestMeta) -> Result<Principal, AccountError> {
         let cred = Credential::parse_dotted(cookie_value).ok_or(AccountError::Unauthenticated)?;
         let now = now_unix();
-        let mut tx = self.store.tenant(cred.tenant).read().await?;
-        let auth = tx.session_auth(&cred.digest).await?.ok_or(AccountError::Unauthenticated)?;
-        drop(tx);
+        let auth = self.store.session_auth(cred.tenant, &cred.digest).await?.ok_or(AccountError::Unauthenticated)?;
         let session = &auth.session;
         if session.revoked_at.is_some()
             || now >= session.expires_at

@@ -102,6 +102,16 @@ async fn rls_is_a_second_wall(app: &TestApp, tenant_a: &str, tenant_b: &str) {
     assert_eq!(deleted.rows_affected(), 0, "deleted B's rows while scoped to A");
     tx.rollback().await.unwrap();
 
+    // The one-round-trip auth function sets the tenant only for its own statement.
+    let _ = sqlx::query("SELECT * FROM lacuna_session_auth($1, $2)")
+        .bind(tenant_a)
+        .bind(vec![0u8; 32])
+        .fetch_all(&mut c)
+        .await
+        .unwrap();
+    let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM members").fetch_one(&mut c).await.unwrap();
+    assert_eq!(n, 0, "the auth function leaked its tenant setting");
+
     // The application role cannot change the schema or switch the policies off.
     let r = sqlx::raw_sql("ALTER TABLE members DISABLE ROW LEVEL SECURITY").execute(&mut c).await;
     assert!(r.is_err(), "application role could disable RLS");

@@ -496,7 +496,20 @@ impl TenantTx {
     /// The session with its member, login identity, MFA factor and tenant, in one round trip
     /// (the hot path of every cookie-authenticated request).
     pub async fn session_auth(&mut self, token_hash: &[u8]) -> Result<Option<SessionAuth>> {
-        const SQL: &str = "SELECT s.user_id, s.csrf_token, s.created_at, s.last_seen_at, s.expires_at, s.revoked_at,
+        const SQL: &str = SESSION_AUTH_SQL;
+        let t = self.tenant_str.clone();
+        let got = on_conn!(self, c => {
+            match sqlx::query(SQL).bind(&t).bind(token_hash).fetch_optional(c).await? {
+                None => Ok::<_, sqlx::Error>(None),
+                Some(r) => decode_session_auth(&r).map(Some),
+            }
+        })?;
+        got.map(SessionAuthCols::into_auth).transpose()
+    }
+}
+
+const SESSION_AUTH_SQL: &str =
+    "SELECT s.user_id, s.csrf_token, s.created_at, s.last_seen_at, s.expires_at, s.revoked_at,
                 s.mfa_pending, s.mfa_verified_at, u.email, m.name, m.role, m.permissions, u.password_hash,
                 m.created_at, (f.confirmed_at IS NOT NULL), t.name, t.mfa_policy, t.cancelled_at, t.deleted_at
              FROM sessions s
@@ -505,32 +518,55 @@ impl TenantTx {
              JOIN tenants t ON t.id = s.tenant_id
              LEFT JOIN mfa_factors f ON f.tenant_id = s.tenant_id AND f.user_id = s.user_id
              WHERE s.tenant_id = $1 AND s.token_hash = $2";
-        let t = self.tenant_str.clone();
-        let got = on_conn!(self, c => {
-            use sqlx::Row;
-            match sqlx::query(SQL).bind(&t).bind(token_hash).fetch_optional(c).await? {
-                None => Ok::<_, sqlx::Error>(None),
-                Some(r) => {
-                    let user_id: String = r.try_get(0)?;
-                    let session = (
-                        user_id.clone(), r.try_get::<String, _>(1)?, r.try_get::<i64, _>(2)?, r.try_get::<i64, _>(3)?,
-                        r.try_get::<i64, _>(4)?, r.try_get::<Option<i64>, _>(5)?, r.try_get::<bool, _>(6)?,
-                        r.try_get::<Option<i64>, _>(7)?,
-                    );
-                    let member = MemberCols {
-                        user_id, email: r.try_get(8)?, name: r.try_get(9)?, role: r.try_get(10)?,
-                        permissions: r.try_get(11)?, password_hash: r.try_get(12)?, created_at: r.try_get(13)?,
-                    };
-                    let tenant = (
-                        r.try_get::<bool, _>(14)?, r.try_get::<String, _>(15)?, r.try_get::<String, _>(16)?,
-                        r.try_get::<Option<i64>, _>(17)?, r.try_get::<Option<i64>, _>(18)?,
-                    );
-                    Ok(Some((session, member, tenant)))
-                }
-            }
-        })?;
-        let Some((s, m, x)) = got else { return Ok(None) };
-        Ok(Some(SessionAuth {
+
+type SessionAuthCols = (
+    (String, String, i64, i64, i64, Option<i64>, bool, Option<i64>),
+    MemberCols,
+    (bool, String, String, Option<i64>, Option<i64>),
+);
+
+/// Decodes the 19 columns of the session-auth row (same order in the SQL and the PostgreSQL function).
+fn decode_session_auth<R: sqlx::Row>(r: &R) -> std::result::Result<SessionAuthCols, sqlx::Error>
+where
+    usize: sqlx::ColumnIndex<R>,
+    String: for<'a> sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+    Option<String>: for<'a> sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+    i64: for<'a> sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+    Option<i64>: for<'a> sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+    bool: for<'a> sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+{
+    let user_id: String = r.try_get(0)?;
+    let session = (
+        user_id.clone(),
+        r.try_get(1)?,
+        r.try_get(2)?,
+        r.try_get(3)?,
+        r.try_get(4)?,
+        r.try_get(5)?,
+        r.try_get(6)?,
+        r.try_get(7)?,
+    );
+    let member = MemberCols {
+        user_id,
+        email: r.try_get(8)?,
+        name: r.try_get(9)?,
+        role: r.try_get(10)?,
+        permissions: r.try_get(11)?,
+        password_hash: r.try_get(12)?,
+        created_at: r.try_get(13)?,
+    };
+    let tenant = (r.try_get(14)?, r.try_get(15)?, r.try_get(16)?, r.try_get(17)?, r.try_get(18)?);
+    Ok((session, member, tenant))
+}
+
+trait IntoAuth {
+    fn into_auth(self) -> Result<SessionAuth>;
+}
+
+impl IntoAuth for SessionAuthCols {
+    fn into_auth(self) -> Result<SessionAuth> {
+        let (s, m, x) = self;
+        Ok(SessionAuth {
             session: SessionRow {
                 user_id: parse_id(&s.0, "sessions.user_id")?,
                 csrf_token: s.1,
@@ -546,9 +582,36 @@ impl TenantTx {
             tenant_name: x.1,
             mfa_policy: lacuna_domain::MfaPolicy::parse(&x.2).ok_or_else(|| corrupt("tenants.mfa_policy"))?,
             status: TenantStatus { cancelled_at: x.3, deleted_at: x.4 },
-        }))
+        })
     }
+}
 
+impl crate::Store {
+    /// The session-auth read for `tenant`: on PostgreSQL one round trip through
+    /// `lacuna_session_auth` (row-level security applies inside it); on SQLite a read transaction.
+    pub async fn session_auth(
+        &self,
+        tenant: lacuna_domain::TenantId,
+        token_hash: &[u8],
+    ) -> Result<Option<SessionAuth>> {
+        match &*self.pools {
+            crate::store::Pools::Postgres(pool) => {
+                let row = sqlx::query("SELECT * FROM lacuna_session_auth($1, $2)")
+                    .bind(tenant.to_string())
+                    .bind(token_hash)
+                    .fetch_optional(pool)
+                    .await?;
+                row.map(|r| {
+                    decode_session_auth(&r).map_err(crate::StorageError::from).and_then(SessionAuthCols::into_auth)
+                })
+                .transpose()
+            }
+            crate::store::Pools::Sqlite(_) => self.tenant(tenant).read().await?.session_auth(token_hash).await,
+        }
+    }
+}
+
+impl TenantTx {
     /// The API token with its creator and tenant, in one round trip.
     pub async fn token_auth(&mut self, token_hash: &[u8]) -> Result<Option<TokenAuth>> {
         const SQL: &str =
