@@ -5,20 +5,8 @@ use crate::Config;
 use lacuna_storage::scratch::{ScratchDatabase, admin_url};
 use std::path::{Path, PathBuf};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Backend {
-    Sqlite,
-    Postgres,
-}
-
-impl Backend {
-    pub fn name(self) -> &'static str {
-        match self {
-            Backend::Sqlite => "sqlite",
-            Backend::Postgres => "postgres",
-        }
-    }
-}
+/// The storage backend a scratch environment uses.
+pub use lacuna_storage::Backend;
 
 /// A data dir (and PostgreSQL database) that exist until dropped.
 pub struct Scratch {

@@ -508,6 +508,9 @@ impl TenantTx {
     }
 }
 
+/// The session-auth join. Keep in step with the PostgreSQL function `lacuna_session_auth`
+/// (migrations/postgres/0006_auth_function.sql), which embeds the same SELECT: both backends run
+/// the same integration tests through it.
 const SESSION_AUTH_SQL: &str =
     "SELECT s.user_id, s.csrf_token, s.created_at, s.last_seen_at, s.expires_at, s.revoked_at,
                 s.mfa_pending, s.mfa_verified_at, u.email, m.name, m.role, m.permissions, u.password_hash,

@@ -8,9 +8,8 @@
 
 use crate::{Result, StorageError};
 use sqlx::SqlitePool;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::sqlite::{SqlitePoolOptions, SqliteSynchronous};
 use std::path::Path;
-use std::time::Duration;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS keys (
@@ -41,16 +40,8 @@ pub struct Keystore {
 
 impl Keystore {
     pub async fn open(path: &Path) -> Result<Self> {
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir)
-                .map_err(|e| StorageError::Setup(format!("cannot create {}: {e}", dir.display())))?;
-        }
-        let opts = SqliteConnectOptions::new()
-            .filename(path)
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Full)
-            .busy_timeout(Duration::from_secs(10));
+        // Keys are few and precious: every commit is flushed.
+        let opts = crate::store::sqlite_options(path, SqliteSynchronous::Full);
         let pool = SqlitePoolOptions::new().max_connections(4).connect_with(opts).await?;
         sqlx::raw_sql(SCHEMA).execute(&pool).await?;
         restrict_permissions(path);

@@ -31,25 +31,35 @@ pub const MIGRATIONS_POSTGRES: &[Migration] = &[
 const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS lacuna_migrations (
     version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)";
 
+/// Applies the migrations of `$list` not yet recorded, inside the open transaction `$tx`
+/// (the same code for both backends; only how the transaction is opened differs).
+macro_rules! apply_pending {
+    ($tx:expr, $list:expr) => {{
+        sqlx::raw_sql(CREATE_TABLE).execute(&mut *$tx).await?;
+        let applied: Vec<(i64,)> = sqlx::query_as("SELECT version FROM lacuna_migrations").fetch_all(&mut *$tx).await?;
+        let mut n = 0;
+        for m in $list.iter().filter(|m| !applied.iter().any(|(v,)| *v == m.version)) {
+            sqlx::raw_sql(m.sql).execute(&mut *$tx).await.map_err(|source| StorageError::Migration {
+                version: m.version,
+                name: m.name,
+                source,
+            })?;
+            sqlx::query("INSERT INTO lacuna_migrations (version, name, applied_at) VALUES ($1, $2, $3)")
+                .bind(m.version)
+                .bind(m.name)
+                .bind(crate::now_unix())
+                .execute(&mut *$tx)
+                .await?;
+            n += 1;
+        }
+        n
+    }};
+}
+
 pub(crate) async fn run_sqlite(pool: &sqlx::SqlitePool) -> Result<usize> {
+    // The write lock up front: concurrent starters queue instead of failing mid-way.
     let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
-    sqlx::raw_sql(CREATE_TABLE).execute(&mut *tx).await?;
-    let applied: Vec<(i64,)> = sqlx::query_as("SELECT version FROM lacuna_migrations").fetch_all(&mut *tx).await?;
-    let mut n = 0;
-    for m in MIGRATIONS_SQLITE.iter().filter(|m| !applied.iter().any(|(v,)| *v == m.version)) {
-        sqlx::raw_sql(m.sql).execute(&mut *tx).await.map_err(|source| StorageError::Migration {
-            version: m.version,
-            name: m.name,
-            source,
-        })?;
-        sqlx::query("INSERT INTO lacuna_migrations (version, name, applied_at) VALUES ($1, $2, $3)")
-            .bind(m.version)
-            .bind(m.name)
-            .bind(crate::now_unix())
-            .execute(&mut *tx)
-            .await?;
-        n += 1;
-    }
+    let n = apply_pending!(tx, MIGRATIONS_SQLITE);
     tx.commit().await?;
     Ok(n)
 }
@@ -58,23 +68,7 @@ pub(crate) async fn run_postgres(pool: &sqlx::PgPool) -> Result<usize> {
     let mut tx = pool.begin().await?;
     // One migrator at a time per database, even with several servers starting together.
     sqlx::query("SELECT pg_advisory_xact_lock(7262686)").execute(&mut *tx).await?;
-    sqlx::raw_sql(CREATE_TABLE).execute(&mut *tx).await?;
-    let applied: Vec<(i64,)> = sqlx::query_as("SELECT version FROM lacuna_migrations").fetch_all(&mut *tx).await?;
-    let mut n = 0;
-    for m in MIGRATIONS_POSTGRES.iter().filter(|m| !applied.iter().any(|(v,)| *v == m.version)) {
-        sqlx::raw_sql(m.sql).execute(&mut *tx).await.map_err(|source| StorageError::Migration {
-            version: m.version,
-            name: m.name,
-            source,
-        })?;
-        sqlx::query("INSERT INTO lacuna_migrations (version, name, applied_at) VALUES ($1, $2, $3)")
-            .bind(m.version)
-            .bind(m.name)
-            .bind(crate::now_unix())
-            .execute(&mut *tx)
-            .await?;
-        n += 1;
-    }
+    let n = apply_pending!(tx, MIGRATIONS_POSTGRES);
     tx.commit().await?;
     Ok(n)
 }

@@ -96,13 +96,7 @@ impl Store {
                     std::fs::create_dir_all(dir)
                         .map_err(|e| StorageError::Setup(format!("cannot create {}: {e}", dir.display())))?;
                 }
-                let opts = SqliteConnectOptions::new()
-                    .filename(path)
-                    .create_if_missing(true)
-                    .journal_mode(SqliteJournalMode::Wal)
-                    .synchronous(SqliteSynchronous::Normal)
-                    .busy_timeout(Duration::from_secs(10))
-                    .foreign_keys(true);
+                let opts = sqlite_options(path, SqliteSynchronous::Normal).foreign_keys(true);
                 let pool = SqlitePoolOptions::new()
                     .max_connections(8)
                     .acquire_timeout(Duration::from_secs(15))
@@ -195,6 +189,20 @@ impl Store {
             Pools::Postgres(p) => p.close().await,
         }
     }
+}
+
+/// Options shared by the data database and the keystore: created if missing, WAL, a generous
+/// busy timeout. The parent directory is created too.
+pub(crate) fn sqlite_options(path: &std::path::Path, sync: SqliteSynchronous) -> SqliteConnectOptions {
+    if let Some(dir) = path.parent() {
+        let _ = std::fs::create_dir_all(dir);
+    }
+    SqliteConnectOptions::new()
+        .filename(path)
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(sync)
+        .busy_timeout(Duration::from_secs(10))
 }
 
 fn valid_role_name(name: &str) -> bool {
