@@ -15,6 +15,9 @@ use std::sync::Arc;
 
 const AUDIT_SCOPE: &str = "audit";
 
+/// Every purpose a tenant keyed-hash key may have; all are shredded with the tenant.
+pub const TENANT_HMAC_PURPOSES: &[&str] = &["blind-index", "pseudonym"];
+
 fn tenant_scope(t: TenantId) -> String {
     format!("tenant:{t}")
 }
@@ -100,13 +103,47 @@ impl Keyring {
         Ok(n)
     }
 
-    /// Destroys every version of the tenant's data key and records a tombstone (HMAC'd with the
-    /// audit key so it cannot be forged). Irreversible by design.
+    /// A tenant's keyed-hash key for one purpose (e.g. `blind-index`), created on first use and
+    /// kept wrapped in the keystore beside the data key. It does not rotate with the data key
+    /// (blind indexes must stay comparable), and it is shredded with the tenant.
+    pub async fn tenant_hmac_key(
+        &self,
+        tenant: TenantId,
+        purpose: &str,
+    ) -> Result<zeroize::Zeroizing<[u8; 32]>, AccountError> {
+        let scope = format!("{}:{purpose}", tenant_scope(tenant));
+        for _ in 0..3 {
+            if let Some(k) = self.keystore.keys(&scope).await?.last() {
+                return self.masters.unwrap(&scope, &k.wrapped).map_err(crypto);
+            }
+            if self.is_shredded(tenant).await? {
+                return Err(crypto("the tenant's keys were shredded"));
+            }
+            let mut fresh = zeroize::Zeroizing::new([0u8; 32]);
+            rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, fresh.as_mut());
+            match self.keystore.put(&scope, 1, &self.masters.wrap(&scope, &fresh), now_unix()).await {
+                Ok(()) => return Ok(fresh),
+                // Another request created it first: read theirs.
+                Err(lacuna_storage::StorageError::Conflict(_)) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(crypto("could not create the tenant's keyed-hash key"))
+    }
+
+    /// Destroys every version of the tenant's data key (and its keyed-hash keys) and records a
+    /// tombstone (HMAC'd with the audit key so it cannot be forged). Irreversible by design.
     pub async fn shred_tenant(&self, tenant: TenantId) -> Result<u64, AccountError> {
         let scope = tenant_scope(tenant);
         let now = now_unix();
+        let mut n = 0;
+        for purpose in TENANT_HMAC_PURPOSES {
+            let sub = format!("{scope}:{purpose}");
+            let mac = self.audit.mac(format!("lacuna shred v1|{sub}|{now}").as_bytes());
+            n += self.keystore.shred(&sub, now, &mac).await?;
+        }
         let mac = self.audit.mac(format!("lacuna shred v1|{scope}|{now}").as_bytes());
-        Ok(self.keystore.shred(&scope, now, &mac).await?)
+        Ok(n + self.keystore.shred(&scope, now, &mac).await?)
     }
 
     /// Whether a tombstone for this tenant exists and is genuine.

@@ -61,6 +61,19 @@ impl Accounts {
             tx.set_mfa_secret(user, &ring.encrypt(&context, &plain)).await?;
             n += 1;
         }
+        for &column in lacuna_storage::practice::ENCRYPTED_COLUMNS {
+            for (row_id, ct) in tx.encrypted_values(column).await? {
+                if ring.is_newest(&ct) {
+                    continue;
+                }
+                let context = lacuna_storage::practice::field_context(&tenant, column.0, column.2, &row_id);
+                let plain = zeroize::Zeroizing::new(
+                    ring.decrypt(&context, &ct).map_err(|e| AccountError::Crypto(e.to_string()))?,
+                );
+                tx.replace_encrypted_value(column, &row_id, &ring.encrypt(&context, &plain)).await?;
+                n += 1;
+            }
+        }
         tx.commit().await?;
         Ok(n)
     }

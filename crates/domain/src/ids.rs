@@ -68,3 +68,35 @@ id_type!(
     /// An API token (the id, never the secret).
     TokenId
 );
+id_type!(
+    /// A practice location.
+    LocationId
+);
+id_type!(
+    /// A client of the practice (a customer; data, not a user).
+    ClientId
+);
+id_type!(
+    /// A service on the practice's menu.
+    ServiceId
+);
+id_type!(
+    /// A provider (someone who performs services).
+    ProviderId
+);
+id_type!(
+    /// An appointment.
+    AppointmentId
+);
+id_type!(
+    /// A client's membership or package.
+    PlanId
+);
+id_type!(
+    /// A charge or refund.
+    PaymentId
+);
+id_type!(
+    /// A message in the outbox.
+    MessageId
+);

@@ -4,10 +4,14 @@
 //! crosses a boundary (a request body, a database row) is turned into these types first, so
 //! the rest of the code can rely on what they guarantee.
 
+mod card;
 mod ids;
 mod rbac;
 mod values;
 
-pub use ids::{TenantId, TokenId, UserId};
+pub use card::{contains_card_number, luhn_valid};
+pub use ids::{
+    AppointmentId, ClientId, LocationId, MessageId, PaymentId, PlanId, ProviderId, ServiceId, TenantId, TokenId, UserId,
+};
 pub use rbac::{MfaPolicy, Permission, PermissionSet, Role};
 pub use values::{Email, Password, ValidationError, required_text};

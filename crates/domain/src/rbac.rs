@@ -40,6 +40,26 @@ permissions! {
     AuditRead = "audit.read",
     /// Change tenant-wide settings (e.g. the MFA policy).
     TenantSettings = "tenant.settings",
+    /// See clients: search, profiles, visit history.
+    ClientsRead = "clients.read",
+    /// Add and edit clients.
+    ClientsWrite = "clients.write",
+    /// Manage the catalogue: locations, services, providers, working hours, time off.
+    CatalogManage = "catalog.manage",
+    /// See the calendar: appointments and availability.
+    ScheduleRead = "schedule.read",
+    /// Book, reschedule, cancel, complete appointments and mark no-shows.
+    AppointmentsWrite = "appointments.write",
+    /// Sell and redeem memberships and packages.
+    PlansManage = "plans.manage",
+    /// Record charges (processor tokens only).
+    PaymentsWrite = "payments.write",
+    /// Refund a charge (privileged, audited).
+    PaymentsRefund = "payments.refund",
+    /// See the message outbox and delivery attempts.
+    MessagesRead = "messages.read",
+    /// Download CSV exports (privileged, recorded).
+    ExportsCreate = "exports.create",
 }
 
 impl Permission {
@@ -140,9 +160,31 @@ impl Role {
         use Permission::*;
         match self {
             Role::Owner => PermissionSet::of(Permission::ALL),
-            Role::Manager => PermissionSet::of(&[AccountRead, MembersRead]),
-            Role::Provider => PermissionSet::of(&[AccountRead]),
-            Role::FrontDesk => PermissionSet::of(&[AccountRead]),
+            Role::Manager => PermissionSet::of(&[
+                AccountRead,
+                MembersRead,
+                ClientsRead,
+                ClientsWrite,
+                CatalogManage,
+                ScheduleRead,
+                AppointmentsWrite,
+                PlansManage,
+                PaymentsWrite,
+                PaymentsRefund,
+                MessagesRead,
+                ExportsCreate,
+            ]),
+            Role::Provider => PermissionSet::of(&[AccountRead, ClientsRead, ScheduleRead, AppointmentsWrite]),
+            Role::FrontDesk => PermissionSet::of(&[
+                AccountRead,
+                ClientsRead,
+                ClientsWrite,
+                ScheduleRead,
+                AppointmentsWrite,
+                PlansManage,
+                PaymentsWrite,
+                MessagesRead,
+            ]),
         }
     }
 

@@ -62,6 +62,16 @@ requirements! {
     AuditExport => Some(Permission::AuditRead), PRIVILEGED;
     TenantSettings => Some(Permission::TenantSettings), PRIVILEGED;
     TenantReactivate => Some(Permission::TenantSettings), PRIVILEGED, WHILE_CANCELLED;
+    ClientsRead => Some(Permission::ClientsRead);
+    ClientsWrite => Some(Permission::ClientsWrite);
+    CatalogManage => Some(Permission::CatalogManage);
+    ScheduleRead => Some(Permission::ScheduleRead);
+    AppointmentsWrite => Some(Permission::AppointmentsWrite);
+    PlansManage => Some(Permission::PlansManage);
+    PaymentsWrite => Some(Permission::PaymentsWrite);
+    PaymentsRefund => Some(Permission::PaymentsRefund), PRIVILEGED;
+    MessagesRead => Some(Permission::MessagesRead);
+    ExportsCreate => Some(Permission::ExportsCreate), PRIVILEGED;
 }
 
 /// An authenticated principal who holds `R`'s permission.

@@ -83,6 +83,22 @@ impl From<AccountError> for ApiError {
     }
 }
 
+impl From<lacuna_practice::PracticeError> for ApiError {
+    fn from(e: lacuna_practice::PracticeError) -> Self {
+        use lacuna_practice::PracticeError as E;
+        match e {
+            E::Validation(v) => v.into(),
+            E::NotFound => ApiError::not_found(),
+            E::Conflict { code, field, message } => {
+                ApiError { field: field.map(str::to_string), ..ApiError::new(StatusCode::CONFLICT, code, message) }
+            }
+            E::Account(a) => a.into(),
+            E::Storage(s) => AccountError::Storage(s).into(),
+            E::Crypto(s) => AccountError::Crypto(s).into(),
+        }
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body =

@@ -33,6 +33,9 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ValidJson<T> {
                 ApiError::new(StatusCode::BAD_REQUEST, "bad_request", "could not read request body")
             }
         })?;
+        if lacuna_domain::contains_card_number(&bytes) {
+            return Err(card_number_refused(card_field(&bytes)));
+        }
         let de = &mut serde_json::Deserializer::from_slice(&bytes);
         match serde_path_to_error::deserialize(de) {
             Ok(v) => Ok(ValidJson(v)),
@@ -50,6 +53,79 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ValidJson<T> {
                 Err(ApiError { field: field.or_else(|| unknown_field(&inner)), ..ApiError::new(status, code, message) })
             }
         }
+    }
+}
+
+/// The refusal for input that looks like a card number. The value itself is never echoed or logged.
+pub(crate) fn card_number_refused(field: Option<String>) -> ApiError {
+    ApiError {
+        field,
+        ..ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "card_number_rejected",
+            "card numbers are not accepted: take the card in the payment processor and send its token (pm_…)",
+        )
+    }
+}
+
+/// The path of the first JSON value that holds the card-like number (for the error's `field`).
+fn card_field(bytes: &[u8]) -> Option<String> {
+    fn walk(v: &serde_json::Value, path: &mut Vec<String>) -> bool {
+        match v {
+            serde_json::Value::String(s) => lacuna_domain::contains_card_number(s.as_bytes()),
+            serde_json::Value::Number(n) => lacuna_domain::contains_card_number(n.to_string().as_bytes()),
+            serde_json::Value::Array(items) => items.iter().enumerate().any(|(i, x)| {
+                path.push(i.to_string());
+                let hit = walk(x, path);
+                if !hit {
+                    path.pop();
+                }
+                hit
+            }),
+            serde_json::Value::Object(map) => map.iter().any(|(k, x)| {
+                path.push(k.clone());
+                let hit = lacuna_domain::contains_card_number(k.as_bytes()) || walk(x, path);
+                if !hit {
+                    path.pop();
+                }
+                hit
+            }),
+            _ => false,
+        }
+    }
+    let value: serde_json::Value = serde_json::from_slice(bytes).ok()?;
+    let mut path = Vec::new();
+    (walk(&value, &mut path) && !path.is_empty()).then(|| path.join("."))
+}
+
+/// Query-string extractor with the same policy as [`ValidJson`]: unknown or malformed parameters
+/// are a 422 naming the parameter, card-like numbers are refused.
+pub struct ValidQuery<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> axum::extract::FromRequestParts<S> for ValidQuery<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let raw = parts.uri.query().unwrap_or_default();
+        let decoded: Vec<(String, String)> = serde_urlencoded::from_str(raw)
+            .map_err(|_| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", "query string is malformed"))?;
+        if let Some((k, _)) = decoded.iter().find(|(_, v)| lacuna_domain::contains_card_number(v.as_bytes())) {
+            return Err(card_number_refused(Some(k.clone())));
+        }
+        let de = serde_urlencoded::Deserializer::new(form_urlencoded::parse(raw.as_bytes()));
+        serde_path_to_error::deserialize(de).map(ValidQuery).map_err(|err| {
+            let path = err.path().to_string();
+            let text = err.into_inner().to_string();
+            let field = if path == "." { text.split('`').nth(1).map(str::to_string) } else { Some(path) };
+            let message = if text.starts_with("unknown field") {
+                "unknown parameter"
+            } else if text.starts_with("missing field") {
+                "is required"
+            } else {
+                "is invalid"
+            };
+            ApiError { field, ..ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", message) }
+        })
     }
 }
 

@@ -23,12 +23,14 @@ pub use server::{RunningServer, ServeConfig, ServeError, TlsMode, start};
 pub use tls::{TlsError, ensure_self_signed};
 
 use lacuna_accounts::Accounts;
+use lacuna_practice::Practice;
 use std::sync::Arc;
 
 /// Everything a handler can reach.
 #[derive(Clone)]
 pub struct AppState {
     pub accounts: Accounts,
+    pub practice: Practice,
     pub(crate) http: Arc<HttpSettings>,
     pub request_log: request_log::RequestLogger,
     pub trust: trust::TrustState,
@@ -51,7 +53,8 @@ impl AppState {
     /// Builds the state and starts the request-log writer (needs a running Tokio runtime).
     pub fn new(accounts: Accounts, http: HttpSettings) -> Self {
         let request_log = request_log::RequestLogger::start(accounts.store().clone());
-        Self { accounts, http: Arc::new(http), request_log, trust: trust::TrustState::default() }
+        let practice = Practice::new(accounts.clone());
+        Self { accounts, practice, http: Arc::new(http), request_log, trust: trust::TrustState::default() }
     }
 }
 

@@ -171,3 +171,62 @@ pub fn print_http(results: &[HttpBenchResult]) {
         println!("{:<9} ratio /me ÷ /healthz = {:.1}% (goal ≥ 50%)", r.backend.name(), r.ratio() * 100.0);
     }
 }
+
+/// `lacuna bench audit`: builds a chain of `events` audit events in one tenant (bulk append, each
+/// entry chained exactly as in production), then times `audit verify` over it.
+pub async fn audit(backend: Backend, events: u64) -> anyhow::Result<(f64, u64, f64)> {
+    use lacuna_storage::audit::NewAuditEvent;
+    let scratch = Scratch::new(backend).await?;
+    let services = crate::open_services(&scratch.config).await?;
+    let session = services
+        .accounts
+        .signup(
+            lacuna_accounts::SignupInput {
+                practice_name: "Bench Spa".into(),
+                name: "Bench Owner".into(),
+                email: format!("bench-{}@example.com", uuid::Uuid::new_v4().simple()),
+                password: "bench password 123".into(),
+            },
+            &lacuna_accounts::RequestMeta::default(),
+        )
+        .await?;
+    let key = services.accounts.keyring().audit_key().clone();
+    let bar = indicatif::ProgressBar::new(events).with_style(
+        indicatif::ProgressStyle::with_template("writing audit events {bar:40} {pos}/{len} {elapsed}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    let started = Instant::now();
+    let mut written = 0u64;
+    let base = lacuna_storage::now_unix() - 86_400;
+    while written < events {
+        let n = (events - written).min(20_000);
+        let batch: Vec<NewAuditEvent> = (0..n)
+            .map(|i| NewAuditEvent {
+                occurred_at: base + ((written + i) / 100) as i64,
+                actor: format!("user:{}", session.user),
+                actor_role: Some("owner".into()),
+                action: if i % 3 == 0 { "member.change".into() } else { "auth.login".into() },
+                target: Some(format!("user:{}", session.user)),
+                scope: r#"{"from":{"role":"provider"},"to":{"role":"manager"}}"#.into(),
+                client_addr: Some("127.0.0.1".into()),
+                request_id: Some(uuid::Uuid::new_v4().to_string()),
+            })
+            .collect();
+        let mut tx = services.store.tenant(session.tenant).write().await?;
+        tx.append_audit_batch(&key, &batch).await?;
+        tx.commit().await?;
+        written += n;
+        bar.set_position(written);
+    }
+    bar.finish_and_clear();
+    let write_secs = started.elapsed().as_secs_f64();
+    let started = Instant::now();
+    let report = services.accounts.verify_audit_chain(session.tenant).await?;
+    let verify_secs = started.elapsed().as_secs_f64();
+    if report.broken.is_some() {
+        bail!("the benchmark chain did not verify: {:?}", report.broken);
+    }
+    services.store.close().await;
+    drop(scratch);
+    Ok((write_secs, report.events, verify_secs))
+}

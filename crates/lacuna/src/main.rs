@@ -150,6 +150,13 @@ enum BenchCommand {
         #[arg(long, default_value_t = 32)]
         concurrency: usize,
     },
+    /// Writes a chain of audit events in one tenant, then times `audit verify` over it.
+    Audit {
+        #[arg(long, value_enum, default_value = "both")]
+        backend: BackendArg,
+        #[arg(long, default_value_t = 1_000_000)]
+        events: u64,
+    },
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -254,6 +261,21 @@ fn main() -> anyhow::Result<()> {
                 println!(
                     "re-wrapped {n} key(s) under the current master key; LACUNA_PREVIOUS_MASTER_KEY can now be removed"
                 );
+                Ok(())
+            }
+            Command::Bench(BenchCommand::Audit { backend, events }) => {
+                init_tracing("warn");
+                for b in backend.backends() {
+                    let (write, n, verify) = lacuna::bench::audit(b, events).await?;
+                    println!(
+                        "{:<10} {} events written in {:.1}s; verified in {:.2}s = {:.0} events/s",
+                        b.name(),
+                        n,
+                        write,
+                        verify,
+                        n as f64 / verify.max(1e-9)
+                    );
+                }
                 Ok(())
             }
             Command::Bench(BenchCommand::Http { backend, seconds, concurrency }) => {

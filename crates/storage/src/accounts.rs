@@ -416,6 +416,22 @@ impl TenantTx {
     /// and marks the tenant deleted. Returns how many rows went.
     pub async fn purge_tenant_data(&mut self, now: i64) -> Result<u64> {
         const DELETES: &[&str] = &[
+            "DELETE FROM message_attempts WHERE tenant_id = $1",
+            "DELETE FROM outbox WHERE tenant_id = $1",
+            "DELETE FROM plan_redemptions WHERE tenant_id = $1",
+            "DELETE FROM payments WHERE tenant_id = $1 AND refund_of IS NOT NULL",
+            "DELETE FROM payments WHERE tenant_id = $1",
+            "DELETE FROM client_plans WHERE tenant_id = $1",
+            "DELETE FROM appointments WHERE tenant_id = $1",
+            "DELETE FROM time_off WHERE tenant_id = $1",
+            "DELETE FROM provider_hours WHERE tenant_id = $1",
+            "DELETE FROM provider_services WHERE tenant_id = $1",
+            "DELETE FROM providers WHERE tenant_id = $1",
+            "DELETE FROM services WHERE tenant_id = $1",
+            "DELETE FROM client_search WHERE tenant_id = $1",
+            "DELETE FROM clients WHERE tenant_id = $1",
+            "DELETE FROM locations WHERE tenant_id = $1",
+            "DELETE FROM idempotency_keys WHERE tenant_id = $1",
             "DELETE FROM sessions WHERE tenant_id = $1",
             "DELETE FROM api_tokens WHERE tenant_id = $1",
             "DELETE FROM mfa_recovery_codes WHERE tenant_id = $1",
@@ -439,7 +455,8 @@ impl TenantTx {
 
     /// Whether any personal data of the tenant is present (e.g. brought back by an old backup).
     pub async fn has_tenant_data(&mut self) -> Result<bool> {
-        const SQL: &str = "SELECT COUNT(*) FROM users WHERE tenant_id = $1";
+        const SQL: &str = "SELECT (SELECT COUNT(*) FROM users WHERE tenant_id = $1)
+                + (SELECT COUNT(*) FROM clients WHERE tenant_id = $1)";
         let t = self.tenant_str.clone();
         let (n,): (i64,) = on_conn!(self, c => sqlx::query_as(SQL).bind(&t).fetch_one(c).await)?;
         Ok(n > 0)

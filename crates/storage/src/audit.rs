@@ -218,6 +218,34 @@ impl TenantTx {
         Ok(seq)
     }
 
+    /// Appends many events at once (bulk imports and benchmarks): the head is read and advanced
+    /// once, every entry chained exactly as [`TenantTx::append_audit`] would. Returns the last seq.
+    pub async fn append_audit_batch(&mut self, key: &AuditKey, events: &[NewAuditEvent]) -> Result<i64> {
+        const HEAD_PG: &str = "SELECT seq, entry_hash FROM audit_heads WHERE tenant_id = $1 FOR UPDATE";
+        const HEAD_SQLITE: &str = "SELECT seq, entry_hash FROM audit_heads WHERE tenant_id = $1";
+        const INSERT: &str = "INSERT INTO audit_events (tenant_id, seq, occurred_at, actor, actor_role, action, target,
+                scope, client_addr, request_id, prev_hash, entry_hash)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)";
+        const UPSERT_HEAD: &str = "INSERT INTO audit_heads (tenant_id, seq, entry_hash) VALUES ($1, $2, $3)
+             ON CONFLICT (tenant_id) DO UPDATE SET seq = excluded.seq, entry_hash = excluded.entry_hash";
+        let t = self.tenant_str.clone();
+        let head_sql = if self.is_postgres() { HEAD_PG } else { HEAD_SQLITE };
+        let head: Option<(i64, Vec<u8>)> =
+            on_conn!(self, c => sqlx::query_as(head_sql).bind(&t).fetch_optional(c).await)?;
+        let (mut seq, mut prev) = head.unwrap_or((0, GENESIS.to_vec()));
+        for e in events {
+            seq += 1;
+            let hash = key.mac(&canonical(&t, seq, e, &prev)).to_vec();
+            on_conn!(self, c => sqlx::query(INSERT)
+                .bind(&t).bind(seq).bind(e.occurred_at).bind(&e.actor).bind(&e.actor_role).bind(&e.action)
+                .bind(&e.target).bind(&e.scope).bind(&e.client_addr).bind(&e.request_id).bind(&prev).bind(&hash)
+                .execute(c).await.map(|r| r.rows_affected()))?;
+            prev = hash;
+        }
+        on_conn!(self, c => sqlx::query(UPSERT_HEAD).bind(&t).bind(seq).bind(&prev).execute(c).await.map(|r| r.rows_affected()))?;
+        Ok(seq)
+    }
+
     /// Newest first, filtered.
     pub async fn audit_events(&mut self, f: &AuditFilter) -> Result<Vec<AuditEvent>> {
         const SQL: &str = const_str_concat!(

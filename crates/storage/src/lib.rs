@@ -44,6 +44,7 @@ pub mod audit;
 pub mod backup;
 pub mod keystore;
 pub mod mfa;
+pub mod practice;
 pub mod request_log;
 
 mod migrate;

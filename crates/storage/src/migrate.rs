@@ -17,6 +17,7 @@ pub const MIGRATIONS_SQLITE: &[Migration] = &[
     Migration { version: 4, name: "request_log", sql: include_str!("../migrations/sqlite/0004_request_log.sql") },
     Migration { version: 5, name: "retention", sql: include_str!("../migrations/sqlite/0005_retention.sql") },
     Migration { version: 6, name: "auth_function", sql: include_str!("../migrations/sqlite/0006_auth_function.sql") },
+    Migration { version: 7, name: "practice", sql: include_str!("../migrations/sqlite/0007_practice.sql") },
 ];
 
 pub const MIGRATIONS_POSTGRES: &[Migration] = &[
@@ -26,6 +27,7 @@ pub const MIGRATIONS_POSTGRES: &[Migration] = &[
     Migration { version: 4, name: "request_log", sql: include_str!("../migrations/postgres/0004_request_log.sql") },
     Migration { version: 5, name: "retention", sql: include_str!("../migrations/postgres/0005_retention.sql") },
     Migration { version: 6, name: "auth_function", sql: include_str!("../migrations/postgres/0006_auth_function.sql") },
+    Migration { version: 7, name: "practice", sql: include_str!("../migrations/postgres/0007_practice.sql") },
 ];
 
 const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS lacuna_migrations (

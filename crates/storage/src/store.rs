@@ -23,6 +23,23 @@ const APP_GRANTS: &[(&str, &str)] = &[
     ("mfa_factors", "SELECT, INSERT, UPDATE, DELETE"),
     ("mfa_recovery_codes", "SELECT, INSERT, UPDATE, DELETE"),
     ("request_log", "SELECT, INSERT, DELETE"),
+    // Practice
+    ("locations", "SELECT, INSERT, UPDATE, DELETE"),
+    ("clients", "SELECT, INSERT, UPDATE, DELETE"),
+    ("client_search", "SELECT, INSERT, UPDATE, DELETE"),
+    ("services", "SELECT, INSERT, UPDATE, DELETE"),
+    ("providers", "SELECT, INSERT, UPDATE, DELETE"),
+    ("provider_services", "SELECT, INSERT, UPDATE, DELETE"),
+    ("provider_hours", "SELECT, INSERT, UPDATE, DELETE"),
+    ("time_off", "SELECT, INSERT, UPDATE, DELETE"),
+    ("appointments", "SELECT, INSERT, UPDATE, DELETE"),
+    ("client_plans", "SELECT, INSERT, UPDATE, DELETE"),
+    ("plan_redemptions", "SELECT, INSERT, UPDATE, DELETE"),
+    ("payments", "SELECT, INSERT, UPDATE, DELETE"),
+    ("outbox", "SELECT, INSERT, UPDATE, DELETE"),
+    ("message_attempts", "SELECT, INSERT, UPDATE, DELETE"),
+    ("exports", "SELECT, INSERT"),
+    ("idempotency_keys", "SELECT, INSERT, UPDATE, DELETE"),
 ];
 
 /// Tenant-owned tables: row-level security must be enabled and forced on each.
@@ -37,6 +54,22 @@ pub(crate) const TENANT_TABLES: &[&str] = &[
     "mfa_factors",
     "mfa_recovery_codes",
     "request_log",
+    "locations",
+    "clients",
+    "client_search",
+    "services",
+    "providers",
+    "provider_services",
+    "provider_hours",
+    "time_off",
+    "appointments",
+    "client_plans",
+    "plan_redemptions",
+    "payments",
+    "outbox",
+    "message_attempts",
+    "exports",
+    "idempotency_keys",
 ];
 
 #[derive(Debug, Clone)]

@@ -8,6 +8,7 @@ mod export;
 mod members;
 mod meta;
 mod mfa;
+mod practice;
 mod request_log;
 mod tenant;
 mod tokens;
@@ -76,6 +77,9 @@ pub(crate) fn build(state: AppState) -> (axum::Router, utoipa::openapi::OpenApi)
         .routes(routes!(tenant::cancel))
         .routes(routes!(tenant::reactivate))
         .routes(routes!(meta::healthz))
+        .routes(routes!(practice::clients::create))
+        .routes(routes!(practice::clients::lookup))
+        .routes(routes!(practice::clients::get))
         .split_for_parts();
     let doc_json = std::sync::Arc::new(doc.clone());
     let router = router

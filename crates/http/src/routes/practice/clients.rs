@@ -1,0 +1,134 @@
+//! Clients: add, read, exact lookup by email or phone.
+
+use crate::auth::{Auth, ClientsRead, ClientsWrite};
+use crate::error::ErrorBody;
+use crate::json::ValidJson;
+use crate::json::ValidQuery;
+use crate::routes::{parse_id, rfc3339};
+use crate::{ApiError, AppState};
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use lacuna_practice::clients::{Client, ClientInput};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+#[derive(Serialize, ToSchema)]
+pub struct ClientResponse {
+    id: String,
+    name: String,
+    email: Option<String>,
+    phone: Option<String>,
+    /// `YYYY-MM-DD`.
+    birthday: Option<String>,
+    marketing_consent: bool,
+    notes: Option<String>,
+    created_at: String,
+    updated_at: String,
+}
+
+impl From<Client> for ClientResponse {
+    fn from(c: Client) -> Self {
+        Self {
+            id: c.id.to_string(),
+            name: c.name,
+            email: c.email,
+            phone: c.phone,
+            birthday: c.birthday,
+            marketing_consent: c.marketing_consent,
+            notes: c.notes,
+            created_at: rfc3339(c.created_at),
+            updated_at: rfc3339(c.updated_at),
+        }
+    }
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ClientRequest {
+    name: String,
+    #[serde(default)]
+    email: Option<String>,
+    #[serde(default)]
+    phone: Option<String>,
+    /// `YYYY-MM-DD`.
+    #[serde(default)]
+    birthday: Option<String>,
+    #[serde(default)]
+    marketing_consent: bool,
+    /// Non-clinical notes only.
+    #[serde(default)]
+    notes: Option<String>,
+}
+
+impl From<ClientRequest> for ClientInput {
+    fn from(r: ClientRequest) -> Self {
+        Self {
+            name: r.name,
+            email: r.email,
+            phone: r.phone,
+            birthday: r.birthday,
+            marketing_consent: r.marketing_consent,
+            notes: r.notes,
+        }
+    }
+}
+
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct LookupQuery {
+    /// Exact email.
+    email: Option<String>,
+    /// Exact phone number, any formatting.
+    phone: Option<String>,
+}
+
+/// Adds a client.
+#[utoipa::path(post, path = "/api/v1/clients", tag = "clients", request_body = ClientRequest,
+    security(("session" = ["clients.write"]), ("token" = ["clients.write"])),
+    responses((status = 201, body = ClientResponse), (status = 422, body = ErrorBody)))]
+pub async fn create(
+    State(st): State<AppState>,
+    auth: Auth<ClientsWrite>,
+    ValidJson(req): ValidJson<ClientRequest>,
+) -> Result<(StatusCode, Json<ClientResponse>), ApiError> {
+    let c = st.practice.create_client(&auth.principal, req.into()).await?;
+    Ok((StatusCode::CREATED, Json(c.into())))
+}
+
+/// One client.
+#[utoipa::path(get, path = "/api/v1/clients/{id}", tag = "clients",
+    params(("id" = String, Path, description = "Client id")),
+    security(("session" = ["clients.read"]), ("token" = ["clients.read"])),
+    responses((status = 200, body = ClientResponse), (status = 404, body = ErrorBody)))]
+pub async fn get(
+    State(st): State<AppState>,
+    auth: Auth<ClientsRead>,
+    Path(id): Path<String>,
+) -> Result<Json<ClientResponse>, ApiError> {
+    Ok(Json(st.practice.get_client(&auth.principal, parse_id(&id)?).await?.into()))
+}
+
+/// Exact lookup by email or phone (through keyed blind indexes).
+#[utoipa::path(get, path = "/api/v1/clients/lookup", tag = "clients", params(LookupQuery),
+    security(("session" = ["clients.read"]), ("token" = ["clients.read"])),
+    responses((status = 200, body = [ClientResponse]), (status = 422, body = ErrorBody)))]
+pub async fn lookup(
+    State(st): State<AppState>,
+    auth: Auth<ClientsRead>,
+    ValidQuery(q): ValidQuery<LookupQuery>,
+) -> Result<Json<Vec<ClientResponse>>, ApiError> {
+    let found = match (q.email, q.phone) {
+        (Some(e), None) => st.practice.clients_by_email(&auth.principal, &e).await?,
+        (None, Some(p)) => st.practice.clients_by_phone(&auth.principal, &p).await?,
+        _ => {
+            return Err(ApiError::field(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid",
+                "email",
+                "give exactly one of email or phone",
+            ));
+        }
+    };
+    Ok(Json(found.into_iter().map(Into::into).collect()))
+}

@@ -1,0 +1,3 @@
+//! Practice routes: clients, catalogue, booking, plans, payments, messages, exports.
+
+pub mod clients;
