@@ -123,7 +123,7 @@ impl<R: Requirement> FromRequestParts<AppState> for Auth<R> {
     }
 }
 
-async fn authenticate(parts: &Parts, state: &AppState) -> Result<Principal, ApiError> {
+pub(crate) async fn authenticate(parts: &Parts, state: &AppState) -> Result<Principal, ApiError> {
     let meta = request_meta(parts, state);
     if let Some(bearer) = bearer_token(&parts.headers) {
         return Ok(state.accounts.authenticate_token(bearer, meta).await?);

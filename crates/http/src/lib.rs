@@ -7,6 +7,7 @@
 
 mod auth;
 mod error;
+mod idempotency;
 mod json;
 mod middleware;
 pub mod probe;
@@ -18,6 +19,7 @@ pub mod trust;
 
 pub use auth::SESSION_COOKIE;
 pub use error::ApiError;
+pub use idempotency::KEY_LIFETIME_SECS as IDEMPOTENCY_KEY_LIFETIME_SECS;
 pub use routes::PUBLIC_ROUTES;
 pub use server::{RunningServer, ServeConfig, ServeError, TlsMode, start};
 pub use tls::{TlsError, ensure_self_signed};

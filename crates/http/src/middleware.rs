@@ -26,6 +26,7 @@ const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-
 
 pub(crate) fn wrap(router: Router, state: AppState) -> Router {
     router
+        .layer(middleware::from_fn_with_state(state.clone(), crate::idempotency::idempotency))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, REQUEST_TIMEOUT))
         .layer(middleware::map_response(json_errors))

@@ -39,6 +39,18 @@ pub async fn purge_request_log(services: &crate::Services, trust: &TrustState, n
     Ok(removed)
 }
 
+/// Forgets idempotency keys older than their lifetime (24 hours), tenant by tenant.
+pub async fn purge_idempotency_keys(services: &crate::Services, now: i64) -> anyhow::Result<u64> {
+    let before = now - lacuna_http::IDEMPOTENCY_KEY_LIFETIME_SECS;
+    let mut removed = 0;
+    for tenant in services.store.tenant_ids().await? {
+        let mut tx = services.store.tenant(tenant).write().await?;
+        removed += tx.purge_idempotency_keys(before).await?;
+        tx.commit().await?;
+    }
+    Ok(removed)
+}
+
 /// Verifies every tenant's audit chain and records the outcome.
 pub async fn verify_audit_chains(services: &crate::Services, trust: &TrustState) -> anyhow::Result<AuditCheck> {
     let reports = services.accounts.verify_all_audit_chains(|_, _| {}).await?;
@@ -100,6 +112,9 @@ pub fn spawn(services: crate::Services, config: crate::Config, trust: TrustState
             tick.tick().await;
             if let Err(e) = purge_request_log(&s, &t, now_unix()).await {
                 tracing::error!(error = %e, "request log purge failed");
+            }
+            if let Err(e) = purge_idempotency_keys(&s, now_unix()).await {
+                tracing::error!(error = %e, "idempotency key purge failed");
             }
         }
     });

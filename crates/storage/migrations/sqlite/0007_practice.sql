@@ -237,7 +237,9 @@ CREATE TABLE exports (
 );
 
 -- Idempotency-Key: the first response to a POST, replayed for retries of the same request.
--- The response body is stored encrypted with the tenant's data key (it may name a client).
+-- idem_key is SHA-256 of (actor, key), so one member's key never collides with another's. The
+-- response is stored encrypted with the tenant's data key (it may name a client); status_code is
+-- NULL while the first request is still running.
 CREATE TABLE idempotency_keys (
     tenant_id       TEXT NOT NULL REFERENCES tenants (id),
     idem_key        TEXT NOT NULL,
@@ -246,7 +248,7 @@ CREATE TABLE idempotency_keys (
     status_code     INTEGER,
     response_ct     BLOB,
     created_at      INTEGER NOT NULL,
-    PRIMARY KEY (tenant_id, actor, idem_key)
+    PRIMARY KEY (tenant_id, idem_key)
 );
 CREATE INDEX idempotency_keys_age ON idempotency_keys (tenant_id, created_at);
 
