@@ -4,6 +4,7 @@
 
 pub mod backup;
 pub mod bench;
+pub mod demo;
 pub mod jobs;
 pub mod scratch;
 

@@ -29,12 +29,35 @@ enum Command {
     Keys(KeysCommand),
     /// Take an encrypted, consistent backup into <data-dir>/backups (or verify one: `backup verify FILE`).
     Backup(BackupArgs),
+    /// Create a demo practice with realistic synthetic data (fixed seed) and print how to sign in.
+    Demo(DemoArgs),
     /// Restore a backup over the current data (stop the server first).
     Restore {
         file: PathBuf,
         #[command(flatten)]
         store: StoreArgs,
     },
+}
+
+#[derive(clap::Args)]
+struct DemoArgs {
+    /// How many clients.
+    #[arg(long, default_value_t = 3_000)]
+    clients: usize,
+    /// How many appointments (two years of history plus the next three weeks).
+    #[arg(long, default_value_t = 24_000)]
+    appointments: usize,
+    /// Random seed: the same seed gives the same practice.
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// The owner's sign-in email.
+    #[arg(long, default_value = "owner@lumen.example")]
+    email: String,
+    /// The owner's password (at least 12 characters).
+    #[arg(long, default_value = "lumen-demo-password")]
+    password: String,
+    #[command(flatten)]
+    store: StoreArgs,
 }
 
 #[derive(clap::Args)]
@@ -232,6 +255,37 @@ fn main() -> anyhow::Result<()> {
                         std::process::exit(1);
                     }
                 }
+            }
+            Command::Demo(args) => {
+                init_tracing("warn");
+                let config = args.store.config();
+                let services = lacuna::open_services(&config).await?;
+                let opts = lacuna::demo::DemoOptions {
+                    clients: args.clients,
+                    appointments: args.appointments,
+                    seed: args.seed,
+                    owner_email: args.email.clone(),
+                    owner_password: args.password.clone(),
+                    ..Default::default()
+                };
+                let s = lacuna::demo::run(&services, &opts).await?;
+                println!(
+                    "demo practice \"{}\" created in {:.1}s: {} locations, {} providers, {} services, {} clients, \
+                     {} appointments ({} upcoming), {} memberships and packages, {} charges",
+                    opts.practice_name,
+                    s.seconds,
+                    s.locations,
+                    s.providers,
+                    s.services,
+                    s.clients,
+                    s.appointments,
+                    s.upcoming,
+                    s.plans,
+                    s.charges
+                );
+                println!("start the server:  lacuna serve --data-dir {}", config.data_dir.display());
+                println!("then sign in at https://127.0.0.1:8443 as {} with password {}", args.email, args.password);
+                Ok(())
             }
             Command::Restore { file, store } => {
                 init_tracing("warn");

@@ -2,6 +2,7 @@
 //! idempotency keys. Personal fields arrive here already encrypted (`*_ct`) and blind-indexed
 //! (`*_bidx`); this layer never sees them in plain text. Every query binds the tenant as `$1`.
 
+pub mod bulk;
 pub mod clients;
 pub mod idempotency;
 

@@ -1,0 +1,51 @@
+//! `lacuna demo` on both backends: the practice it creates is complete, consistent (no provider
+//! double-booked, personal fields readable only through the API) and its owner can sign in.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use common::TestApp;
+use lacuna::demo::{DemoOptions, run};
+use lacuna::scratch::Backend;
+use reqwest::StatusCode;
+
+both_backends!(a_small_demo_practice_is_complete_and_consistent);
+
+async fn a_small_demo_practice_is_complete_and_consistent(b: Backend) {
+    let app = TestApp::spawn(b).await;
+    let opts = DemoOptions { clients: 60, appointments: 400, seed: 7, ..Default::default() };
+    let s = run(&app.app.services, &opts).await.unwrap();
+    assert_eq!((s.locations, s.providers, s.services, s.clients), (2, 8, 20, 60));
+    assert_eq!(s.appointments, 400);
+    assert!(s.upcoming > 0 && s.charges > 0, "{s:?}");
+
+    // No provider is ever double-booked (buffers included).
+    let overlaps = app
+        .owner_sql(
+            "SELECT 1 FROM appointments a JOIN appointments b ON a.tenant_id = b.tenant_id
+               AND a.provider_id = b.provider_id AND a.id < b.id
+             WHERE a.status IN ('booked', 'completed') AND b.status IN ('booked', 'completed')
+               AND a.starts_at < b.blocks_until AND b.starts_at < a.blocks_until",
+        )
+        .await;
+    assert_eq!(overlaps, 0);
+    // Every appointment is of a service its provider performs.
+    let foreign = app
+        .owner_sql(
+            "SELECT 1 FROM appointments a WHERE NOT EXISTS (SELECT 1 FROM provider_services ps
+               WHERE ps.tenant_id = a.tenant_id AND ps.provider_id = a.provider_id AND ps.service_id = a.service_id)",
+        )
+        .await;
+    assert_eq!(foreign, 0);
+
+    // The owner signs in with what the command prints, and reads a client through the API.
+    let r = app.login(&opts.owner_email, &opts.owner_password).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    let owner = TestApp::session_from(&r, &opts.owner_email);
+    let r = app.get("/api/v1/clients/lookup?email=olivia.smith0@example.com", &owner).await;
+    assert_eq!(r.status, StatusCode::OK);
+
+    // The same seed again (another owner) is refused for the same email, not half-created.
+    let again = run(&app.app.services, &opts).await;
+    assert!(again.unwrap_err().to_string().contains("already has an account"));
+}
