@@ -33,15 +33,40 @@ impl Accounts {
     pub async fn verify_audit_chain(&self, tenant: TenantId) -> Result<ChainReport, AccountError> {
         let t = tenant.to_string();
         let mut verifier = ChainVerifier::new(&self.audit_key, &t);
-        let mut after = 0;
-        loop {
-            let mut tx = self.store.tenant(tenant).read().await?;
-            let page = tx.audit_chain_page(after, PAGE).await?;
-            drop(tx);
-            let Some(last) = page.last() else { break };
-            after = last.seq;
+        // The next page is read while this one is verified (reading and hashing overlap).
+        let (pages, mut incoming) = tokio::sync::mpsc::channel::<Result<Vec<AuditEvent>, AccountError>>(2);
+        let store = self.store.clone();
+        let reader = tokio::spawn(async move {
+            let mut after = 0;
+            loop {
+                let page = async {
+                    let mut tx = store.tenant(tenant).read().await?;
+                    Ok::<_, AccountError>(tx.audit_chain_page(after, PAGE).await?)
+                }
+                .await;
+                let done = match &page {
+                    Ok(p) => match p.last() {
+                        Some(last) => {
+                            after = last.seq;
+                            false
+                        }
+                        None => true,
+                    },
+                    Err(_) => true,
+                };
+                if pages.send(page).await.is_err() || done {
+                    break;
+                }
+            }
+        });
+        while let Some(page) = incoming.recv().await {
+            let page = page?;
+            if page.is_empty() {
+                break;
+            }
             for e in &page {
                 if let Err(b) = verifier.feed(e) {
+                    reader.abort();
                     return Ok(ChainReport { tenant, events: verifier.verified, broken: Some(b) });
                 }
             }

@@ -13,7 +13,9 @@ mod stream;
 mod token;
 mod totp;
 
-pub use keys::{AuditKey, DataKey, DataKeyRing, KeyError, MasterKey, MasterKeySource, MasterKeys, self_test};
+pub use keys::{
+    AuditKey, DataKey, DataKeyRing, KeyError, MasterKey, MasterKeySource, MasterKeys, PreparedMac, self_test,
+};
 pub use password::{PasswordError, PasswordHasher};
 pub use stream::{STREAM_NONCE_PREFIX, StreamError, decrypt_stream, encrypt_stream};
 pub use token::{constant_time_eq, random_token, sha256};
