@@ -42,6 +42,7 @@ macro_rules! const_str_concat {
 mod accounts;
 pub mod audit;
 pub mod backup;
+pub mod insight;
 pub mod keystore;
 pub mod mfa;
 pub mod practice;

@@ -238,7 +238,7 @@ pub(crate) fn sqlite_options(path: &std::path::Path, sync: SqliteSynchronous) ->
         .busy_timeout(Duration::from_secs(10))
 }
 
-fn valid_role_name(name: &str) -> bool {
+pub(crate) fn valid_role_name(name: &str) -> bool {
     let mut chars = name.chars();
     matches!(chars.next(), Some(c) if c.is_ascii_lowercase() || c == '_')
         && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
