@@ -33,8 +33,8 @@ impl TenantTx {
         const SQL: &str =
             "SELECT fingerprint, status_code, response_ct FROM idempotency_keys WHERE tenant_id = $1 AND idem_key = $2";
         let t = self.tenant_str.clone();
-        let row: Option<(Vec<u8>, Option<i64>, Option<Vec<u8>>)> =
-            on_conn!(self, c => sqlx::query_as(SQL).bind(&t).bind(key).fetch_optional(c).await)?;
+        type Row = (Vec<u8>, Option<i64>, Option<Vec<u8>>);
+        let row: Option<Row> = on_conn!(self, c => sqlx::query_as(SQL).bind(&t).bind(key).fetch_optional(c).await)?;
         Ok(row.map(|(fingerprint, status_code, response_ct)| IdempotencyRow { fingerprint, status_code, response_ct }))
     }
 
