@@ -11,6 +11,7 @@ mod error;
 mod fields;
 
 pub mod clients;
+pub mod insight_feed;
 
 pub use error::PracticeError;
 pub use fields::TenantKeys;
