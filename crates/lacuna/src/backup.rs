@@ -411,7 +411,7 @@ async fn rehearse(
 pub async fn restore(config: &Config, file: &Path) -> anyhow::Result<Manifest> {
     let services = crate::open_services(config).await?;
     let (manifest, snapshot) = open_backup(&services, file, &backups_dir(config).join("restore"))?;
-    services.store.close().await;
+    services.close().await;
     let result = async {
         match manifest.backend.as_str() {
             "sqlite" => {
@@ -449,7 +449,7 @@ pub async fn restore(config: &Config, file: &Path) -> anyhow::Result<Manifest> {
     if !replayed.is_empty() {
         tracing::warn!(tenants = replayed.len(), "removed data of tenants deleted after this backup was taken");
     }
-    services.store.close().await;
+    services.close().await;
     Ok(manifest)
 }
 

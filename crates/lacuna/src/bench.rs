@@ -86,7 +86,7 @@ pub async fn http(opts: &HttpBenchOptions) -> anyhow::Result<Vec<HttpBenchResult
         out.push(HttpBenchResult { backend, bare, me });
         server.shutdown(Duration::from_secs(5)).await?;
         app.state.request_log.flush().await;
-        app.store.close().await;
+        app.services.close().await;
         drop(scratch);
     }
     Ok(out)
@@ -226,7 +226,7 @@ pub async fn audit(backend: Backend, events: u64) -> anyhow::Result<(f64, u64, f
     if report.broken.is_some() {
         bail!("the benchmark chain did not verify: {:?}", report.broken);
     }
-    services.store.close().await;
+    services.close().await;
     drop(scratch);
     Ok((write_secs, report.events, verify_secs))
 }

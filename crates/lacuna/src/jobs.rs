@@ -10,6 +10,7 @@ use std::time::Duration;
 pub const PURGE_EVERY: Duration = Duration::from_secs(6 * 3600);
 pub const VERIFY_EVERY: Duration = Duration::from_secs(3600);
 pub const RETENTION_EVERY: Duration = Duration::from_secs(3600);
+pub const INSIGHT_FEED_EVERY: Duration = Duration::from_secs(5);
 pub const BACKUP_EVERY: Duration = Duration::from_secs(24 * 3600);
 
 /// The daily backup: take one, rehearse its restore, drop those past 30 days.
@@ -37,6 +38,41 @@ pub async fn purge_request_log(services: &crate::Services, trust: &TrustState, n
     trust.set_purge(PurgeRun { at: now, removed });
     tracing::info!(removed, "request log purged past {REQUEST_LOG_RETENTION_DAYS} days");
     Ok(removed)
+}
+
+/// Hands Practice's queued pseudonymous events to Insight's store, through the PHI guard. An event
+/// the guard refuses is counted by the kind of identifier it looked like (never its value) and not
+/// kept. Delivery is at-least-once; Insight keeps each event id once. Returns events accepted.
+pub async fn deliver_insight_events(services: &crate::Services) -> anyhow::Result<u64> {
+    use lacuna_storage::insight::StoredEvent;
+    let mut accepted_total = 0;
+    for tenant in services.store.tenant_ids().await? {
+        loop {
+            let mut tx = services.store.tenant(tenant).write().await?;
+            let pending = tx.pending_insight_events(500).await?;
+            if pending.is_empty() {
+                break;
+            }
+            let mut accepted = Vec::with_capacity(pending.len());
+            for (_, body) in &pending {
+                let value: serde_json::Value = serde_json::from_str(body).unwrap_or(serde_json::Value::Null);
+                match services.phi_guard.check(&value) {
+                    Ok(e) => accepted.push(StoredEvent {
+                        event_id: e.event_id.as_str().to_string(),
+                        kind: e.kind.as_str().to_string(),
+                        occurred_at: e.occurred_at.unix_seconds(),
+                        body: body.clone(),
+                    }),
+                    Err(rejection) => services.insight.count_rejection(tenant, rejection.kind().as_str()).await?,
+                }
+            }
+            accepted_total += services.insight.append(tenant, &accepted, now_unix()).await?;
+            let ids: Vec<String> = pending.into_iter().map(|(id, _)| id).collect();
+            tx.mark_insight_delivered(&ids, now_unix()).await?;
+            tx.commit().await?;
+        }
+    }
+    Ok(accepted_total)
 }
 
 /// Forgets idempotency keys older than their lifetime (24 hours), tenant by tenant.
@@ -102,6 +138,16 @@ pub fn spawn(services: crate::Services, config: crate::Config, trust: TrustState
             tick.tick().await;
             if let Err(e) = retention(&r, now_unix()).await {
                 tracing::error!(error = %e, "retention job failed");
+            }
+        }
+    });
+    let feed = services.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(INSIGHT_FEED_EVERY);
+        loop {
+            tick.tick().await;
+            if let Err(e) = deliver_insight_events(&feed).await {
+                tracing::error!(error = %e, "insight feed delivery failed");
             }
         }
     });

@@ -26,6 +26,8 @@ pub struct Config {
     /// The application role's own URL (production); derived from `database_url` when absent.
     pub app_database_url: Option<String>,
     pub app_role: String,
+    /// Insight's own role's URL (`LACUNA_INSIGHT_DATABASE_URL`); derived like the app role's.
+    pub insight_database_url: Option<String>,
     /// Base64 of 32 bytes; when absent, `<data_dir>/master.key` is used (created on first start).
     pub master_key: Option<String>,
     /// The master key being rotated away from (`LACUNA_PREVIOUS_MASTER_KEY`), still accepted for
@@ -62,6 +64,7 @@ impl Config {
             database_url: None,
             app_database_url: None,
             app_role: "lacuna_app".into(),
+            insight_database_url: None,
             master_key: None,
             previous_master_key: None,
             backup_database_url: None,
@@ -70,6 +73,20 @@ impl Config {
             trust_proxy: false,
             security_contact: None,
             security_expires_days: 180,
+        }
+    }
+
+    fn insight_store_config(&self) -> lacuna_storage::insight::InsightStoreConfig {
+        use lacuna_storage::insight::InsightStoreConfig;
+        match &self.database_url {
+            Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+                InsightStoreConfig::Postgres {
+                    owner_url: url.clone(),
+                    app_url: self.insight_database_url.clone(),
+                    role: format!("{}_insight", self.app_role.trim_end_matches("_app")),
+                }
+            }
+            _ => InsightStoreConfig::Sqlite { path: self.data_dir.join("insight.db") },
         }
     }
 
@@ -103,8 +120,20 @@ pub struct App {
 pub struct Services {
     pub store: Store,
     pub accounts: Accounts,
+    /// Insight's own store (its own SQLite file, or its own PostgreSQL schema and role).
+    pub insight: lacuna_storage::insight::InsightStore,
+    /// Insight's boundary: every event from Practice or outside passes it first.
+    pub phi_guard: Arc<lacuna_insight::PhiGuard>,
     /// Outcome of the start-up crypto self-test.
     pub crypto_self_test: lacuna_http::trust::CryptoSelfTest,
+}
+
+impl Services {
+    /// Closes every pool (the data store and Insight's).
+    pub async fn close(&self) {
+        self.store.close().await;
+        self.insight.close().await;
+    }
 }
 
 /// Loads the master key and opens (and migrates) the store.
@@ -144,7 +173,10 @@ pub async fn open_services(config: &Config) -> anyhow::Result<Services> {
         Arc::new(Keyring::open(MasterKeys::new(master, previous), keystore).await.context("opening the keyring")?);
     let store = Store::open(&config.store_config()).await.context("opening the store")?;
     let accounts = Accounts::new(store.clone(), keys, PasswordHasher::new(), AccountsConfig::default());
-    Ok(Services { store, accounts, crypto_self_test })
+    let insight = lacuna_storage::insight::InsightStore::open(&config.insight_store_config())
+        .await
+        .context("opening Insight's store")?;
+    Ok(Services { store, accounts, insight, phi_guard: Arc::new(lacuna_insight::PhiGuard::new()), crypto_self_test })
 }
 
 /// Everything `serve` runs: the services and the router over them.

@@ -112,6 +112,9 @@ struct StoreArgs {
     /// PostgreSQL URL of the non-owner application role (derived from DATABASE_URL if absent).
     #[arg(long, env = "LACUNA_APP_DATABASE_URL", hide_env_values = true)]
     app_database_url: Option<String>,
+    /// PostgreSQL URL of Insight's own role (derived from DATABASE_URL if absent).
+    #[arg(long, env = "LACUNA_INSIGHT_DATABASE_URL", hide_env_values = true)]
+    insight_database_url: Option<String>,
     /// Name of the PostgreSQL application role.
     #[arg(long, default_value = "lacuna_app", env = "LACUNA_APP_ROLE")]
     app_role: String,
@@ -125,6 +128,7 @@ impl StoreArgs {
         Config {
             database_url: self.database_url,
             app_database_url: self.app_database_url,
+            insight_database_url: self.insight_database_url,
             app_role: self.app_role,
             master_key: std::env::var("LACUNA_MASTER_KEY").ok(),
             previous_master_key: std::env::var("LACUNA_PREVIOUS_MASTER_KEY").ok(),
@@ -379,7 +383,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     });
     server.wait().await?;
     app.state.request_log.flush().await;
-    app.store.close().await;
+    app.services.close().await;
     tracing::info!("stopped");
     Ok(())
 }
@@ -417,7 +421,7 @@ async fn audit_verify(config: Config) -> anyhow::Result<()> {
         events as f64 / secs.max(1e-9),
         broken
     );
-    services.store.close().await;
+    services.close().await;
     if broken > 0 {
         std::process::exit(1);
     }
@@ -442,7 +446,7 @@ async fn keys_rotate(config: Config, tenant: Option<String>) -> anyhow::Result<(
     }
     bar.finish_and_clear();
     println!("rotated {} tenant key(s); re-encrypted {fields} field(s); old key versions destroyed", tenants.len());
-    services.store.close().await;
+    services.close().await;
     Ok(())
 }
 

@@ -11,7 +11,10 @@ use lacuna_storage::insight::{InsightStore, InsightStoreConfig, StoredEvent};
 use reqwest::StatusCode;
 use serde_json::json;
 
-both_backends!(events_are_kept_once_per_tenant_apart_from_practice_data);
+both_backends!(
+    events_are_kept_once_per_tenant_apart_from_practice_data,
+    practice_events_reach_insight_only_through_the_phi_guard
+);
 
 fn event(id: &str, at: i64) -> StoredEvent {
     StoredEvent {
@@ -84,4 +87,42 @@ async fn events_are_kept_once_per_tenant_apart_from_practice_data(b: Backend) {
             assert_eq!(n, 0);
         }
     }
+}
+
+async fn practice_events_reach_insight_only_through_the_phi_guard(b: Backend) {
+    use lacuna_practice::insight_feed::{AppointmentFacts, Pseudonymizer, appointment_event};
+    let app = TestApp::spawn(b).await;
+    let owner = app.signup("Glow Spa", "olive@example.com").await;
+    let tenant: TenantId = owner.tenant_id.parse().unwrap();
+    let services = &app.app.services;
+    let key = services.accounts.keyring().tenant_hmac_key(tenant, "pseudonym").await.unwrap();
+    let facts = AppointmentFacts {
+        appointment_id: "6f1c2f0e-8a1b-4c55-9d1e-0b7f3a2c9e11",
+        client_id: "0d6f3c2a-1b2c-4d5e-8f90-123456789abc",
+        provider_id: "9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d",
+        location_id: "5b2e8c1a-3d4f-4e6a-9b7c-8d9e0f1a2b3c",
+        category: "filler",
+        cycle_days: Some(270),
+        follow_up_days: Some(14),
+        price_minor: 75_000,
+        starts_at: 1_790_000_000,
+        ends_at: 1_790_002_700,
+    };
+    let good = appointment_event(&Pseudonymizer::new(key), "appointment.completed", &facts, 1_790_003_000);
+    let mut bad = good.clone();
+    bad["client"] = json!("ada@example.com");
+    bad["event_id"] = json!(uuid::Uuid::new_v4().to_string());
+    let mut tx = services.store.tenant(tenant).write().await.unwrap();
+    tx.enqueue_insight_event("o1", &good.to_string(), 1).await.unwrap();
+    tx.enqueue_insight_event("o2", &bad.to_string(), 2).await.unwrap();
+    tx.commit().await.unwrap();
+
+    assert_eq!(lacuna::jobs::deliver_insight_events(services).await.unwrap(), 1);
+    let kept = services.insight.events(tenant).await.unwrap();
+    assert_eq!(kept.len(), 1);
+    assert!(!kept[0].body.contains("ada@example.com") && !kept[0].body.contains(facts.client_id));
+    assert_eq!(services.insight.rejections(tenant).await.unwrap(), [("Email".to_string(), 1)]);
+    // Delivered once: a second run finds nothing left to send.
+    assert_eq!(lacuna::jobs::deliver_insight_events(services).await.unwrap(), 0);
+    assert_eq!(services.insight.events(tenant).await.unwrap().len(), 1);
 }

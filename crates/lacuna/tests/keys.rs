@@ -181,7 +181,7 @@ async fn deleted_tenant_stays_unreadable_in_an_old_copy_of_the_database(b: Backe
         std::mem::replace(&mut app.scratch, lacuna::scratch::Scratch::new(Backend::Sqlite).await.unwrap());
     let live = lacuna::build(&scratch.config).await.unwrap();
     live.services.accounts.delete_tenant(doomed.tenant_id.parse().unwrap(), "test").await.unwrap();
-    live.store.close().await;
+    live.services.close().await;
     drop(live);
 
     // Put the old copy back, with the current keystore and master key.
@@ -199,7 +199,7 @@ async fn deleted_tenant_stays_unreadable_in_an_old_copy_of_the_database(b: Backe
     // Replaying the tombstone removes the resurrected data; the other practice is fine.
     let replayed = services.accounts.replay_tombstones().await.unwrap();
     assert_eq!(replayed, vec![doomed_id]);
-    services.store.close().await;
+    services.close().await;
     let app = TestApp::spawn_in(scratch).await;
     assert_eq!(app.login("dora@example.com", PASSWORD).await.status, StatusCode::UNAUTHORIZED);
     assert_eq!(sign_in_with_mfa(&app, "kim@example.com", &keeper_secret, 30).await, StatusCode::NO_CONTENT);

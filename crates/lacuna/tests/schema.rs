@@ -14,8 +14,8 @@ async fn sqlite_and_postgres_schemas_match() {
     let pg = Scratch::new(Backend::Postgres).await.unwrap();
     let a = lacuna::build(&lite.config).await.unwrap();
     let b = lacuna::build(&pg.config).await.unwrap();
-    a.store.close().await;
-    b.store.close().await;
+    a.services.close().await;
+    b.services.close().await;
 
     let mut c =
         sqlx::SqliteConnection::connect(&format!("sqlite://{}", lite.dir().join("lacuna.db").display())).await.unwrap();

@@ -432,6 +432,7 @@ impl TenantTx {
             "DELETE FROM clients WHERE tenant_id = $1",
             "DELETE FROM locations WHERE tenant_id = $1",
             "DELETE FROM idempotency_keys WHERE tenant_id = $1",
+            "DELETE FROM insight_outbox WHERE tenant_id = $1",
             "DELETE FROM sessions WHERE tenant_id = $1",
             "DELETE FROM api_tokens WHERE tenant_id = $1",
             "DELETE FROM mfa_recovery_codes WHERE tenant_id = $1",

@@ -95,7 +95,7 @@ impl TestApp {
         if let Some(s) = self.server.take() {
             s.shutdown(std::time::Duration::from_secs(5)).await.unwrap();
         }
-        self.app.store.close().await;
+        self.app.services.close().await;
     }
 
     pub fn url(&self, path: &str) -> String {

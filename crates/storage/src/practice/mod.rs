@@ -5,6 +5,7 @@
 pub mod bulk;
 pub mod clients;
 pub mod idempotency;
+pub mod insight_outbox;
 
 use crate::StorageError;
 
