@@ -62,6 +62,8 @@ pub struct DemoSummary {
     pub upcoming: usize,
     pub plans: usize,
     pub charges: usize,
+    /// Pseudonymous events handed to Insight (through the PHI guard).
+    pub insight_events: u64,
     pub seconds: f64,
 }
 
@@ -553,6 +555,49 @@ pub async fn run(services: &crate::Services, opts: &DemoOptions) -> anyhow::Resu
             tx.bulk_charge(c).await?;
         }
         tx.commit().await?;
+    }
+    // Insight learns the same history, pseudonymously: a `booked` event for every appointment and
+    // its outcome, through the PHI guard like any other event.
+    bar.set_message("insight feed");
+    let pseudonyms = lacuna_practice::insight_feed::Pseudonymizer::new(
+        services.accounts.keyring().tenant_hmac_key(tenant, "pseudonym").await?,
+    );
+    let by_id: HashMap<&str, &ServiceSeed> = services_seed.iter().map(|s| (s.id.as_str(), s)).collect();
+    for chunk in appts.chunks(BATCH) {
+        let mut events = Vec::with_capacity(chunk.len() * 2);
+        for a in chunk {
+            let Some(service) = by_id.get(a.service_id.as_str()) else { continue };
+            let facts = lacuna_practice::insight_feed::AppointmentFacts {
+                appointment_id: &a.id,
+                client_id: &a.client_id,
+                provider_id: &a.provider_id,
+                location_id: &a.location_id,
+                category: &service.category,
+                cycle_days: service.cycle_days,
+                follow_up_days: service.follow_up_days,
+                price_minor: a.price_minor,
+                starts_at: a.starts_at,
+                ends_at: a.ends_at,
+            };
+            let outcome = match a.status {
+                "completed" => Some(("appointment.completed", a.ends_at)),
+                "cancelled" => Some(("appointment.cancelled", a.starts_at - 86_400)),
+                "no_show" => Some(("appointment.no_show", a.ends_at)),
+                _ => None,
+            };
+            let booked = std::iter::once(("appointment.booked", a.created_at));
+            for (kind, at) in booked.chain(outcome) {
+                let value = lacuna_practice::insight_feed::appointment_event(&pseudonyms, kind, &facts, at.min(now));
+                let event = services.phi_guard.check(&value).map_err(|r| anyhow::anyhow!("demo event refused: {r}"))?;
+                events.push(lacuna_storage::insight::StoredEvent {
+                    event_id: event.event_id.as_str().to_string(),
+                    kind: kind.to_string(),
+                    occurred_at: event.occurred_at.unix_seconds(),
+                    body: value.to_string(),
+                });
+            }
+        }
+        summary.insight_events += services.insight.append(tenant, &events, now).await?;
     }
     bar.finish_and_clear();
     summary.plans = plans.len();

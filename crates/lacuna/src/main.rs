@@ -275,7 +275,8 @@ fn main() -> anyhow::Result<()> {
                 let s = lacuna::demo::run(&services, &opts).await?;
                 println!(
                     "demo practice \"{}\" created in {:.1}s: {} locations, {} providers, {} services, {} clients, \
-                     {} appointments ({} upcoming), {} memberships and packages, {} charges",
+                     {} appointments ({} upcoming), {} memberships and packages, {} charges, \
+                     {} pseudonymous events for Insight",
                     opts.practice_name,
                     s.seconds,
                     s.locations,
@@ -285,7 +286,8 @@ fn main() -> anyhow::Result<()> {
                     s.appointments,
                     s.upcoming,
                     s.plans,
-                    s.charges
+                    s.charges,
+                    s.insight_events
                 );
                 println!("start the server:  lacuna serve --data-dir {}", config.data_dir.display());
                 println!("then sign in at https://127.0.0.1:8443 as {} with password {}", args.email, args.password);

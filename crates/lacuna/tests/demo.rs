@@ -18,6 +18,12 @@ async fn a_small_demo_practice_is_complete_and_consistent(b: Backend) {
     assert_eq!((s.locations, s.providers, s.services, s.clients), (2, 8, 20, 60));
     assert_eq!(s.appointments, 400);
     assert!(s.upcoming > 0 && s.charges > 0, "{s:?}");
+    // Insight got the history, pseudonymously: no client id or email in any event.
+    let tenant = s.tenant.unwrap();
+    let events = app.app.services.insight.events(tenant).await.unwrap();
+    assert_eq!(events.len() as u64, s.insight_events);
+    assert!(events.len() > 400 && events.len() <= 800, "{}", events.len());
+    assert!(events.iter().all(|e| !e.body.contains("@example.com") && e.body.contains("\"client\":\"p_")));
 
     // No provider is ever double-booked (buffers included).
     let overlaps = app
