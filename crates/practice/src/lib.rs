@@ -11,6 +11,8 @@ mod error;
 mod fields;
 
 pub mod clients;
+pub mod exports;
+pub mod search;
 
 pub use error::PracticeError;
 pub use fields::TenantKeys;

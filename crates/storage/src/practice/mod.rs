@@ -3,6 +3,7 @@
 //! (`*_bidx`); this layer never sees them in plain text. Every query binds the tenant as `$1`.
 
 pub mod clients;
+pub mod exports;
 
 use crate::StorageError;
 
