@@ -230,3 +230,353 @@ pub async fn audit(backend: Backend, events: u64) -> anyhow::Result<(f64, u64, f
     drop(scratch);
     Ok((write_secs, report.events, verify_secs))
 }
+
+/// Latency of one query length in `bench clients`.
+#[derive(Debug, Clone)]
+pub struct SearchFigures {
+    pub letters: usize,
+    pub queries: usize,
+    pub mean_hits: f64,
+    pub p50_us: u64,
+    pub p99_us: u64,
+    pub max_us: u64,
+}
+
+const FIRST: &[&str] = &[
+    "olivia",
+    "emma",
+    "amelia",
+    "sophia",
+    "isabella",
+    "charlotte",
+    "mia",
+    "evelyn",
+    "harper",
+    "luna",
+    "camila",
+    "gianna",
+    "elizabeth",
+    "eleanor",
+    "ella",
+    "abigail",
+    "sofia",
+    "avery",
+    "scarlett",
+    "emily",
+    "aria",
+    "penelope",
+    "chloe",
+    "layla",
+    "mila",
+    "nora",
+    "hazel",
+    "madison",
+    "ellie",
+    "lily",
+    "nova",
+    "isla",
+    "grace",
+    "violet",
+    "aurora",
+    "riley",
+    "zoey",
+    "willow",
+    "emilia",
+    "stella",
+    "zoe",
+    "victoria",
+    "hannah",
+    "addison",
+    "leah",
+    "lucy",
+    "eliana",
+    "ivy",
+    "everly",
+    "lillian",
+    "paisley",
+    "elena",
+    "naomi",
+    "maya",
+    "natalie",
+    "kinsley",
+    "delilah",
+    "claire",
+    "audrey",
+    "aaliyah",
+    "liam",
+    "noah",
+    "oliver",
+    "james",
+    "elijah",
+    "william",
+    "henry",
+    "lucas",
+    "benjamin",
+    "theodore",
+    "mateo",
+    "levi",
+    "sebastian",
+    "daniel",
+    "jack",
+    "michael",
+    "alexander",
+    "owen",
+    "asher",
+    "samuel",
+    "ethan",
+    "leo",
+    "jackson",
+    "mason",
+    "ezra",
+    "john",
+    "hudson",
+    "luca",
+    "aiden",
+    "joseph",
+    "david",
+    "jacob",
+    "logan",
+    "luke",
+    "julian",
+    "gabriel",
+    "grayson",
+    "wyatt",
+    "matthew",
+    "maverick",
+    "dylan",
+    "isaac",
+];
+const LAST: &[&str] = &[
+    "smith",
+    "johnson",
+    "williams",
+    "brown",
+    "jones",
+    "garcia",
+    "miller",
+    "davis",
+    "rodriguez",
+    "martinez",
+    "hernandez",
+    "lopez",
+    "gonzalez",
+    "wilson",
+    "anderson",
+    "thomas",
+    "taylor",
+    "moore",
+    "jackson",
+    "martin",
+    "lee",
+    "perez",
+    "thompson",
+    "white",
+    "harris",
+    "sanchez",
+    "clark",
+    "ramirez",
+    "lewis",
+    "robinson",
+    "walker",
+    "young",
+    "allen",
+    "king",
+    "wright",
+    "scott",
+    "torres",
+    "nguyen",
+    "hill",
+    "flores",
+    "green",
+    "adams",
+    "nelson",
+    "baker",
+    "hall",
+    "rivera",
+    "campbell",
+    "mitchell",
+    "carter",
+    "roberts",
+    "gomez",
+    "phillips",
+    "evans",
+    "turner",
+    "diaz",
+    "parker",
+    "cruz",
+    "edwards",
+    "collins",
+    "reyes",
+    "stewart",
+    "morris",
+    "morales",
+    "murphy",
+    "cook",
+    "rogers",
+    "gutierrez",
+    "ortiz",
+    "morgan",
+    "cooper",
+    "peterson",
+    "bailey",
+    "reed",
+    "kelly",
+    "howard",
+    "ramos",
+    "kim",
+    "cox",
+    "ward",
+    "richardson",
+    "watson",
+    "brooks",
+    "chavez",
+    "wood",
+    "james",
+    "bennett",
+    "gray",
+    "mendoza",
+    "ruiz",
+    "hughes",
+    "price",
+    "alvarez",
+    "castillo",
+    "sanders",
+    "patel",
+    "myers",
+    "long",
+    "ross",
+    "foster",
+    "jimenez",
+];
+const DOMAINS: &[&str] = &["gmail.com", "yahoo.com", "outlook.com", "icloud.com", "hotmail.com", "proton.me"];
+
+fn capitalise(w: &str) -> String {
+    let mut c = w.chars();
+    c.next().map(|f| f.to_uppercase().chain(c).collect()).unwrap_or_default()
+}
+
+/// `lacuna bench clients`: one tenant with `clients` clients (sealed and tokenised exactly as in
+/// production, bulk-inserted in batches), then `GET /api/v1/clients?q=` over HTTPS with random
+/// 2-, 3- and 5-letter prefixes of real names, one request at a time.
+pub async fn clients(backend: Backend, clients: u64, queries: usize) -> anyhow::Result<(f64, Vec<SearchFigures>)> {
+    use rand::Rng;
+    use rand::seq::SliceRandom;
+    let scratch = Scratch::new(backend).await?;
+    let app = crate::build(&scratch.config).await?;
+    let server = app.start().await?;
+    let cert = app.certificate_pem().context("bench needs TLS")?;
+    let client = reqwest::Client::builder().tls_certs_only([reqwest::Certificate::from_pem(&cert)?]).build()?;
+    let base = server.base_url();
+    let signup = client
+        .post(format!("{base}/api/v1/signup"))
+        .json(&serde_json::json!({
+            "practice_name": "Bench Spa", "name": "Bench Owner",
+            "email": format!("bench-{}@example.com", uuid::Uuid::new_v4().simple()),
+            "password": "bench password 123"
+        }))
+        .send()
+        .await?;
+    if !signup.status().is_success() {
+        bail!("signup failed: {}", signup.status());
+    }
+    let cookie = signup
+        .headers()
+        .get(reqwest::header::SET_COOKIE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .context("no session cookie")?
+        .to_string();
+    let body: serde_json::Value = signup.json().await?;
+    let tenant: lacuna_domain::TenantId =
+        body["tenant_id"].as_str().context("no tenant id")?.parse().map_err(|_| anyhow::anyhow!("bad tenant id"))?;
+    let keys = app.state.practice.keys(tenant).await?;
+
+    let bar = indicatif::ProgressBar::new(clients).with_style(
+        indicatif::ProgressStyle::with_template("writing clients {bar:40} {pos}/{len} {elapsed}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    let started = Instant::now();
+    let mut rng = rand::thread_rng();
+    let mut written = 0u64;
+    let now = lacuna_storage::now_unix();
+    while written < clients {
+        let n = (clients - written).min(1_000);
+        let mut rows = Vec::with_capacity(n as usize);
+        let mut tokens = Vec::new();
+        for i in 0..n {
+            let (f, l) = (FIRST[rng.gen_range(0..FIRST.len())], LAST[rng.gen_range(0..LAST.len())]);
+            let input = lacuna_practice::clients::ClientInput {
+                name: format!("{} {}", capitalise(f), capitalise(l)),
+                email: Some(format!("{f}.{l}{}@{}", written + i, DOMAINS[rng.gen_range(0..DOMAINS.len())])),
+                phone: Some(format!("+1{}{:07}", rng.gen_range(201..990), rng.gen_range(0..10_000_000))),
+                birthday: None,
+                marketing_consent: rng.gen_bool(0.5),
+                notes: None,
+            };
+            let (row, t) = lacuna_practice::clients::prepare_client(&keys, input, now)?;
+            tokens.extend(t.into_iter().map(|t| (row.id, t)));
+            rows.push(row);
+        }
+        let mut tx = app.store.tenant(tenant).write().await?;
+        for r in &rows {
+            tx.insert_client(r).await?;
+        }
+        tx.insert_client_search_tokens(&tokens).await?;
+        tx.commit().await?;
+        written += n;
+        bar.set_position(written);
+    }
+    bar.finish_and_clear();
+    let write_secs = started.elapsed().as_secs_f64();
+
+    let mut figures = Vec::new();
+    let words: Vec<&str> = FIRST.iter().chain(LAST).copied().collect();
+    for letters in [2usize, 3, 5] {
+        let candidates: Vec<&str> = words.iter().copied().filter(|w| w.len() >= letters).collect();
+        // Warm-up, not measured.
+        for _ in 0..10 {
+            let q = &candidates.choose(&mut rng).context("no words")?[..letters];
+            search(&client, &base, &cookie, q).await?;
+        }
+        let mut lat = Vec::with_capacity(queries);
+        let mut hits = 0usize;
+        for _ in 0..queries {
+            let q = &candidates.choose(&mut rng).context("no words")?[..letters];
+            let t = Instant::now();
+            hits += search(&client, &base, &cookie, q).await?;
+            lat.push(t.elapsed().as_micros() as u64);
+        }
+        lat.sort_unstable();
+        let pct = |p: f64| lat.get(((lat.len() as f64 * p) as usize).min(lat.len().saturating_sub(1))).copied();
+        figures.push(SearchFigures {
+            letters,
+            queries,
+            mean_hits: hits as f64 / queries.max(1) as f64,
+            p50_us: pct(0.50).unwrap_or(0),
+            p99_us: pct(0.99).unwrap_or(0),
+            max_us: lat.last().copied().unwrap_or(0),
+        });
+    }
+    server.shutdown(Duration::from_secs(5)).await?;
+    app.state.request_log.flush().await;
+    app.store.close().await;
+    drop(scratch);
+    Ok((write_secs, figures))
+}
+
+async fn search(client: &reqwest::Client, base: &str, cookie: &str, q: &str) -> anyhow::Result<usize> {
+    let r = client
+        // Queries are lower-case ASCII letters: nothing to escape.
+        .get(format!("{base}/api/v1/clients?q={q}&limit=20"))
+        .header(reqwest::header::COOKIE, cookie)
+        .send()
+        .await?;
+    if !r.status().is_success() {
+        bail!("search {q:?} failed: {}", r.status());
+    }
+    let found: Vec<serde_json::Value> = r.json().await?;
+    if found.is_empty() {
+        bail!("search {q:?} found nothing");
+    }
+    Ok(found.len())
+}

@@ -184,6 +184,17 @@ enum BenchCommand {
         #[arg(long, default_value_t = 1_000_000)]
         events: u64,
     },
+    /// Fills one tenant with clients, then times search (`GET /api/v1/clients?q=`) for 2-, 3- and
+    /// 5-letter queries.
+    Clients {
+        #[arg(long, value_enum, default_value = "both")]
+        backend: BackendArg,
+        #[arg(long, default_value_t = 50_000)]
+        clients: u64,
+        /// Queries measured per query length.
+        #[arg(long, default_value_t = 500)]
+        queries: usize,
+    },
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -335,6 +346,30 @@ fn main() -> anyhow::Result<()> {
                         verify,
                         n as f64 / verify.max(1e-9)
                     );
+                }
+                Ok(())
+            }
+            Command::Bench(BenchCommand::Clients { backend, clients, queries }) => {
+                init_tracing("warn");
+                for b in backend.backends() {
+                    let (write, figures) = lacuna::bench::clients(b, clients, queries).await?;
+                    println!("{:<10} {clients} clients written in {write:.1}s", b.name());
+                    println!(
+                        "{:<10} {:>7} {:>8} {:>9} {:>9} {:>9} {:>9}",
+                        "backend", "letters", "queries", "mean hits", "p50 µs", "p99 µs", "max µs"
+                    );
+                    for f in figures {
+                        println!(
+                            "{:<10} {:>7} {:>8} {:>9.1} {:>9} {:>9} {:>9}",
+                            b.name(),
+                            f.letters,
+                            f.queries,
+                            f.mean_hits,
+                            f.p50_us,
+                            f.p99_us,
+                            f.max_us
+                        );
+                    }
                 }
                 Ok(())
             }

@@ -1,6 +1,7 @@
 //! Clients: personal fields sealed with the tenant's data key; exact lookup by email or phone
 //! through keyed blind indexes.
 
+use crate::search::{CANDIDATE_CAP, Query, client_tokens};
 use crate::{Practice, PracticeError, Result, TenantKeys};
 use lacuna_accounts::Principal;
 use lacuna_domain::{ClientId, Email, Permission, ValidationError, required_text};
@@ -153,8 +154,10 @@ impl Practice {
         let keys = self.keys(p.tenant).await?;
         let now = now_unix();
         let row = seal_row(&keys, ClientId::new(), &v, now, now);
+        let tokens = search_tokens(&keys, &v);
         let mut tx = self.write(p, Permission::ClientsWrite).await?;
         tx.insert_client(&row).await?;
+        tx.insert_client_search_tokens(&pairs(row.id, tokens)).await?;
         tx.commit().await?;
         open_row(&keys, &row)
     }
@@ -186,6 +189,119 @@ impl Practice {
         drop(tx);
         rows.iter().map(|r| open_row(&keys, r)).collect()
     }
+
+    /// Changes some fields of a client (absent fields keep their value). Every changed field is
+    /// re-sealed, the blind indexes and search tokens are rebuilt, and the change is audited
+    /// (field names only, never values).
+    pub async fn update_client(&self, p: &Principal, id: ClientId, patch: ClientPatch) -> Result<Client> {
+        p.require(Permission::ClientsWrite)?;
+        let keys = self.keys(p.tenant).await?;
+        let mut tx = self.write(p, Permission::ClientsWrite).await?;
+        let row = tx.client(id).await?.ok_or(PracticeError::NotFound)?;
+        let old = open_row(&keys, &row)?;
+        let changed = patch.changed_fields();
+        let input = ClientInput {
+            name: patch.name.unwrap_or(old.name),
+            email: patch.email.unwrap_or(old.email),
+            phone: patch.phone.unwrap_or(old.phone),
+            birthday: patch.birthday.unwrap_or(old.birthday),
+            marketing_consent: patch.marketing_consent.unwrap_or(old.marketing_consent),
+            notes: patch.notes.unwrap_or(old.notes),
+        };
+        let v = validate(input)?;
+        let new_row = seal_row(&keys, id, &v, row.created_at, now_unix().max(row.created_at));
+        if !tx.update_client(&new_row).await? {
+            return Err(PracticeError::NotFound);
+        }
+        tx.delete_client_search_tokens(id).await?;
+        tx.insert_client_search_tokens(&pairs(id, search_tokens(&keys, &v))).await?;
+        self.audit(&mut tx, p, "client.update", Some(format!("client:{id}")), serde_json::json!({ "fields": changed }))
+            .await?;
+        tx.commit().await?;
+        open_row(&keys, &new_row)
+    }
+
+    /// Finds clients by what a front desk types: a few letters of a name or email, or digits of a
+    /// phone number (see [`crate::search`] for how, and what that leaks). Without a query, the
+    /// most recently added clients. At most `limit` (1..=50), best matches first.
+    pub async fn search_clients(&self, p: &Principal, q: Option<&str>, limit: usize) -> Result<Vec<Client>> {
+        p.require(Permission::ClientsRead)?;
+        let limit = limit.clamp(1, 50);
+        let keys = self.keys(p.tenant).await?;
+        let raw = q.map(str::trim).unwrap_or_default();
+        if raw.is_empty() {
+            let mut tx = self.read(p, Permission::ClientsRead).await?;
+            let rows = tx.recent_clients(limit as i64).await?;
+            drop(tx);
+            return rows.iter().map(|r| open_row(&keys, r)).collect();
+        }
+        if raw.chars().count() > 200 {
+            return Err(PracticeError::invalid("q", "must be at most 200 characters"));
+        }
+        let query = Query::parse(raw)
+            .ok_or_else(|| PracticeError::invalid("q", "type at least 2 letters or digits of a word"))?;
+        let mut tx = self.read(p, Permission::ClientsRead).await?;
+        let ids = tx.client_ids_with_tokens(&query.tokens(&keys), CANDIDATE_CAP).await?;
+        let rows = if ids.is_empty() { Vec::new() } else { tx.clients_by_ids(&ids).await? };
+        drop(tx);
+        let mut found = Vec::with_capacity(rows.len());
+        for r in &rows {
+            let c = open_row(&keys, r)?;
+            if let Some(score) = query.rank(&c) {
+                let key = c.name.to_lowercase();
+                found.push((score, key, c));
+            }
+        }
+        found.sort_by(|a, b| (a.0, &a.1, a.2.id.to_string()).cmp(&(b.0, &b.1, b.2.id.to_string())));
+        Ok(found.into_iter().take(limit).map(|(_, _, c)| c).collect())
+    }
+}
+
+/// A partial edit: `None` keeps the field; for optional fields `Some(None)` clears it.
+#[derive(Debug, Clone, Default)]
+pub struct ClientPatch {
+    pub name: Option<String>,
+    pub email: Option<Option<String>>,
+    pub phone: Option<Option<String>>,
+    pub birthday: Option<Option<String>>,
+    pub marketing_consent: Option<bool>,
+    pub notes: Option<Option<String>>,
+}
+
+impl ClientPatch {
+    fn changed_fields(&self) -> Vec<&'static str> {
+        let mut f = Vec::new();
+        for (name, set) in [
+            ("name", self.name.is_some()),
+            ("email", self.email.is_some()),
+            ("phone", self.phone.is_some()),
+            ("birthday", self.birthday.is_some()),
+            ("marketing_consent", self.marketing_consent.is_some()),
+            ("notes", self.notes.is_some()),
+        ] {
+            if set {
+                f.push(name);
+            }
+        }
+        f
+    }
+}
+
+/// The search tokens of validated client fields.
+pub(crate) fn search_tokens(keys: &TenantKeys, v: &ValidClient) -> Vec<Vec<u8>> {
+    client_tokens(keys, &v.name, v.email.as_ref().map(Email::as_str), v.phone.as_deref())
+}
+
+fn pairs(id: ClientId, tokens: Vec<Vec<u8>>) -> Vec<(ClientId, Vec<u8>)> {
+    tokens.into_iter().map(|t| (id, t)).collect()
+}
+
+/// A client sealed and tokenised, ready for bulk insertion (benchmarks, imports): the row and its
+/// search tokens. Validates exactly like [`Practice::create_client`].
+pub fn prepare_client(keys: &TenantKeys, input: ClientInput, now: i64) -> Result<(ClientRow, Vec<Vec<u8>>)> {
+    let v = validate(input)?;
+    let row = seal_row(keys, ClientId::new(), &v, now, now);
+    Ok((row, search_tokens(keys, &v)))
 }
 
 #[cfg(test)]

@@ -12,6 +12,8 @@ mod fields;
 
 pub mod clients;
 pub mod insight_feed;
+pub mod exports;
+pub mod search;
 
 pub use error::PracticeError;
 pub use fields::TenantKeys;

@@ -77,9 +77,10 @@ pub(crate) fn build(state: AppState) -> (axum::Router, utoipa::openapi::OpenApi)
         .routes(routes!(tenant::cancel))
         .routes(routes!(tenant::reactivate))
         .routes(routes!(meta::healthz))
-        .routes(routes!(practice::clients::create))
+        .routes(routes!(practice::clients::create, practice::clients::list))
         .routes(routes!(practice::clients::lookup))
-        .routes(routes!(practice::clients::get))
+        .routes(routes!(practice::clients::get, practice::clients::update))
+        .routes(routes!(practice::exports::export))
         .split_for_parts();
     let doc_json = std::sync::Arc::new(doc.clone());
     let router = router

@@ -104,3 +104,142 @@ impl TenantTx {
         rows.into_iter().map(ClientRow::from_tuple).collect()
     }
 }
+
+/// Rows per multi-row `INSERT` into `client_search` (3 parameters each; well under both backends'
+/// bind-parameter limits).
+const TOKEN_CHUNK: usize = 400;
+
+/// Most tokens a search may intersect.
+pub const MAX_SEARCH_TOKENS: usize = 8;
+
+/// `($1, $2, $3), ($1, $4, $5), …`: the tenant is always `$1`.
+fn token_values(n: usize) -> String {
+    let mut s = String::with_capacity(n * 16);
+    for i in 0..n {
+        if i > 0 {
+            s.push_str(", ");
+        }
+        s.push_str(&format!("($1, ${}, ${})", 2 + 2 * i, 3 + 2 * i));
+    }
+    s
+}
+
+/// `$2, $3, …, $(n+1)`.
+fn placeholders(n: usize) -> String {
+    (0..n).map(|i| format!("${}", i + 2)).collect::<Vec<_>>().join(", ")
+}
+
+impl TenantTx {
+    /// Replaces every stored field of a client (the id and `created_at` stay). False if absent.
+    pub async fn update_client(&mut self, c: &ClientRow) -> Result<bool> {
+        const SQL: &str = "UPDATE clients SET name_ct = $3, email_ct = $4, phone_ct = $5, birthday_ct = $6,
+                notes_ct = $7, email_bidx = $8, phone_bidx = $9, marketing_consent = $10, updated_at = $11
+             WHERE tenant_id = $1 AND id = $2";
+        let t = self.tenant_str.clone();
+        let n = on_conn!(self, c2 => sqlx::query(SQL)
+            .bind(&t).bind(c.id.to_string()).bind(&c.name_ct).bind(&c.email_ct).bind(&c.phone_ct)
+            .bind(&c.birthday_ct).bind(&c.notes_ct).bind(&c.email_bidx).bind(&c.phone_bidx)
+            .bind(c.marketing_consent).bind(c.updated_at)
+            .execute(c2).await.map(|r| r.rows_affected()))?;
+        Ok(n > 0)
+    }
+
+    /// Adds keyed search tokens for clients: `(client, token)` pairs, duplicates ignored.
+    pub async fn insert_client_search_tokens(&mut self, pairs: &[(ClientId, Vec<u8>)]) -> Result<()> {
+        let t = self.tenant_str.clone();
+        for chunk in pairs.chunks(TOKEN_CHUNK) {
+            let sql = format!(
+                "INSERT INTO client_search (tenant_id, client_id, token) VALUES {} ON CONFLICT DO NOTHING",
+                token_values(chunk.len())
+            );
+            let ids: Vec<String> = chunk.iter().map(|(id, _)| id.to_string()).collect();
+            on_conn!(self, c => {
+                let mut q = sqlx::query(sqlx::AssertSqlSafe(sql.clone())).bind(&t);
+                for ((_, token), id) in chunk.iter().zip(&ids) {
+                    q = q.bind(id).bind(token);
+                }
+                q.execute(c).await.map(|r| r.rows_affected())
+            })?;
+        }
+        Ok(())
+    }
+
+    /// Removes every search token of one client (before re-indexing it).
+    pub async fn delete_client_search_tokens(&mut self, id: ClientId) -> Result<()> {
+        const SQL: &str = "DELETE FROM client_search WHERE tenant_id = $1 AND client_id = $2";
+        let t = self.tenant_str.clone();
+        on_conn!(self, c => sqlx::query(SQL).bind(&t).bind(id.to_string())
+            .execute(c).await.map(|r| r.rows_affected()))?;
+        Ok(())
+    }
+
+    /// Ids of clients holding every one of `tokens` (at most `cap`; the order is arbitrary).
+    pub async fn client_ids_with_tokens(&mut self, tokens: &[Vec<u8>], cap: i64) -> Result<Vec<ClientId>> {
+        if tokens.is_empty() || tokens.len() > MAX_SEARCH_TOKENS {
+            return Ok(Vec::new());
+        }
+        let k = tokens.len();
+        let sql = if k == 1 {
+            "SELECT client_id FROM client_search WHERE tenant_id = $1 AND token = $2 LIMIT $3".to_string()
+        } else {
+            format!(
+                "SELECT client_id FROM client_search WHERE tenant_id = $1 AND token IN ({}) \
+                 GROUP BY client_id HAVING COUNT(*) = {k} LIMIT ${}",
+                placeholders(k),
+                k + 2
+            )
+        };
+        let t = self.tenant_str.clone();
+        let ids: Vec<(String,)> = on_conn!(self, c => {
+            let mut q = sqlx::query_as(sqlx::AssertSqlSafe(sql.clone())).bind(&t);
+            for token in tokens {
+                q = q.bind(token);
+            }
+            q.bind(cap).fetch_all(c).await
+        })?;
+        ids.into_iter().map(|(id,)| parse_id(&id, "client_search.client_id")).collect()
+    }
+
+    /// The clients with these ids (absent ones are skipped).
+    pub async fn clients_by_ids(&mut self, ids: &[ClientId]) -> Result<Vec<ClientRow>> {
+        let mut out = Vec::with_capacity(ids.len());
+        let t = self.tenant_str.clone();
+        for chunk in ids.chunks(500) {
+            let sql =
+                format!("SELECT {COLUMNS} FROM clients WHERE tenant_id = $1 AND id IN ({})", placeholders(chunk.len()));
+            let rows: Vec<ClientTuple> = on_conn!(self, c => {
+                let mut q = sqlx::query_as(sqlx::AssertSqlSafe(sql.clone())).bind(&t);
+                for id in chunk {
+                    q = q.bind(id.to_string());
+                }
+                q.fetch_all(c).await
+            })?;
+            for r in rows {
+                out.push(ClientRow::from_tuple(r)?);
+            }
+        }
+        Ok(out)
+    }
+
+    /// The most recently added clients, newest first.
+    pub async fn recent_clients(&mut self, limit: i64) -> Result<Vec<ClientRow>> {
+        const SQL: &str = const_str_concat!(
+            const_str_concat!("SELECT ", COLUMNS),
+            " FROM clients WHERE tenant_id = $1 ORDER BY created_at DESC, id LIMIT $2"
+        );
+        let t = self.tenant_str.clone();
+        let rows: Vec<ClientTuple> = on_conn!(self, c => sqlx::query_as(SQL).bind(&t).bind(limit).fetch_all(c).await)?;
+        rows.into_iter().map(ClientRow::from_tuple).collect()
+    }
+
+    /// Every client of the tenant, oldest first (exports).
+    pub async fn all_clients(&mut self) -> Result<Vec<ClientRow>> {
+        const SQL: &str = const_str_concat!(
+            const_str_concat!("SELECT ", COLUMNS),
+            " FROM clients WHERE tenant_id = $1 ORDER BY created_at, id"
+        );
+        let t = self.tenant_str.clone();
+        let rows: Vec<ClientTuple> = on_conn!(self, c => sqlx::query_as(SQL).bind(&t).fetch_all(c).await)?;
+        rows.into_iter().map(ClientRow::from_tuple).collect()
+    }
+}

@@ -6,6 +6,7 @@ pub mod bulk;
 pub mod clients;
 pub mod idempotency;
 pub mod insight_outbox;
+pub mod exports;
 
 use crate::StorageError;
 

@@ -1,4 +1,4 @@
-//! Clients: add, read, exact lookup by email or phone.
+//! Clients: add, read, edit, search, exact lookup by email or phone.
 
 use crate::auth::{Auth, ClientsRead, ClientsWrite};
 use crate::error::ErrorBody;
@@ -9,7 +9,7 @@ use crate::{ApiError, AppState};
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use lacuna_practice::clients::{Client, ClientInput};
+use lacuna_practice::clients::{Client, ClientInput, ClientPatch};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -130,5 +130,92 @@ pub async fn lookup(
             ));
         }
     };
+    Ok(Json(found.into_iter().map(Into::into).collect()))
+}
+
+/// `Some(value)` for a present field, even `null` (so `null` can clear it; absent keeps it).
+fn present<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    T::deserialize(d).map(Some)
+}
+
+/// A partial edit: fields left out keep their value; `null` clears an optional field.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ClientPatchRequest {
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
+    email: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
+    phone: Option<Option<String>>,
+    /// `YYYY-MM-DD`.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
+    birthday: Option<Option<String>>,
+    #[serde(default)]
+    marketing_consent: Option<bool>,
+    /// Non-clinical notes only.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
+    notes: Option<Option<String>>,
+}
+
+impl From<ClientPatchRequest> for ClientPatch {
+    fn from(r: ClientPatchRequest) -> Self {
+        Self {
+            name: r.name,
+            email: r.email,
+            phone: r.phone,
+            birthday: r.birthday,
+            marketing_consent: r.marketing_consent,
+            notes: r.notes,
+        }
+    }
+}
+
+/// Edits a client.
+#[utoipa::path(patch, path = "/api/v1/clients/{id}", tag = "clients", request_body = ClientPatchRequest,
+    params(("id" = String, Path, description = "Client id")),
+    security(("session" = ["clients.write"]), ("token" = ["clients.write"])),
+    responses((status = 200, body = ClientResponse), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn update(
+    State(st): State<AppState>,
+    auth: Auth<ClientsWrite>,
+    Path(id): Path<String>,
+    ValidJson(req): ValidJson<ClientPatchRequest>,
+) -> Result<Json<ClientResponse>, ApiError> {
+    let id = parse_id(&id)?;
+    Ok(Json(st.practice.update_client(&auth.principal, id, req.into()).await?.into()))
+}
+
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct SearchQuery {
+    /// A few letters of a name or email, or digits of a phone number. Empty: newest clients.
+    q: Option<String>,
+    /// 1 to 50 (default 20).
+    limit: Option<usize>,
+}
+
+/// Lists or searches clients (keyed search tokens: the database never holds the text).
+#[utoipa::path(get, path = "/api/v1/clients", tag = "clients", params(SearchQuery),
+    security(("session" = ["clients.read"]), ("token" = ["clients.read"])),
+    responses((status = 200, body = [ClientResponse]), (status = 422, body = ErrorBody)))]
+pub async fn list(
+    State(st): State<AppState>,
+    auth: Auth<ClientsRead>,
+    ValidQuery(q): ValidQuery<SearchQuery>,
+) -> Result<Json<Vec<ClientResponse>>, ApiError> {
+    let limit = q.limit.unwrap_or(20);
+    if !(1..=50).contains(&limit) {
+        return Err(ApiError::field(StatusCode::UNPROCESSABLE_ENTITY, "invalid", "limit", "must be 1 to 50"));
+    }
+    let found = st.practice.search_clients(&auth.principal, q.q.as_deref(), limit).await?;
     Ok(Json(found.into_iter().map(Into::into).collect()))
 }

@@ -1,3 +1,4 @@
 //! Practice routes: clients, catalogue, booking, plans, payments, messages, exports.
 
 pub mod clients;
+pub mod exports;
