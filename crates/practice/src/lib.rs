@@ -11,6 +11,10 @@ mod error;
 mod fields;
 
 pub mod clients;
+pub mod messages;
+pub mod payments;
+pub mod plans;
+pub mod webhooks;
 
 pub use error::PracticeError;
 pub use fields::TenantKeys;

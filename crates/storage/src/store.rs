@@ -40,6 +40,7 @@ const APP_GRANTS: &[(&str, &str)] = &[
     ("message_attempts", "SELECT, INSERT, UPDATE, DELETE"),
     ("exports", "SELECT, INSERT"),
     ("idempotency_keys", "SELECT, INSERT, UPDATE, DELETE"),
+    ("stripe_events", "SELECT, INSERT, DELETE"),
 ];
 
 /// Tenant-owned tables: row-level security must be enabled and forced on each.
@@ -70,6 +71,7 @@ pub(crate) const TENANT_TABLES: &[&str] = &[
     "message_attempts",
     "exports",
     "idempotency_keys",
+    "stripe_events",
 ];
 
 #[derive(Debug, Clone)]

@@ -3,6 +3,9 @@
 //! (`*_bidx`); this layer never sees them in plain text. Every query binds the tenant as `$1`.
 
 pub mod clients;
+pub mod outbox;
+pub mod payments;
+pub mod plans;
 
 use crate::StorageError;
 

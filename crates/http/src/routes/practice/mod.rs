@@ -1,3 +1,7 @@
 //! Practice routes: clients, catalogue, booking, plans, payments, messages, exports.
 
 pub mod clients;
+pub mod messages;
+pub mod payments;
+pub mod plans;
+pub mod webhooks;
