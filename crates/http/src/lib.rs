@@ -39,7 +39,7 @@ pub struct AppState {
 }
 
 /// Settings that shape HTTP behaviour.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct HttpSettings {
     /// Take the client address from the last `X-Forwarded-For` hop (only behind a proxy you run).
     pub trust_proxy: bool,
@@ -49,6 +49,22 @@ pub struct HttpSettings {
     pub security_contact: String,
     /// `Expires:` of security.txt (Unix time).
     pub security_expires: i64,
+    /// The Stripe webhook endpoint secret (`LACUNA_STRIPE_WEBHOOK_SECRET`); without it the
+    /// webhook endpoint answers 404.
+    pub stripe_webhook_secret: Option<String>,
+}
+
+impl std::fmt::Debug for HttpSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The webhook secret never reaches a log line.
+        f.debug_struct("HttpSettings")
+            .field("trust_proxy", &self.trust_proxy)
+            .field("hsts", &self.hsts)
+            .field("security_contact", &self.security_contact)
+            .field("security_expires", &self.security_expires)
+            .field("stripe_webhook_secret", &self.stripe_webhook_secret.as_ref().map(|_| "<set>"))
+            .finish()
+    }
 }
 
 impl AppState {

@@ -580,3 +580,61 @@ async fn search(client: &reqwest::Client, base: &str, cookie: &str, q: &str) -> 
     }
     Ok(found.len())
 }
+
+/// `lacuna bench outbox`: enqueues `messages` sealed messages in one tenant, then times one
+/// delivery round through the file channel (claim, decrypt, append, record the attempt).
+/// Returns (enqueue seconds, delivered, delivery seconds).
+pub async fn outbox(backend: Backend, messages: u64) -> anyhow::Result<(f64, u64, f64)> {
+    let scratch = Scratch::new(backend).await?;
+    let services = crate::open_services(&scratch.config).await?;
+    let session = services
+        .accounts
+        .signup(
+            lacuna_accounts::SignupInput {
+                practice_name: "Bench Spa".into(),
+                name: "Bench Owner".into(),
+                email: format!("bench-{}@example.com", uuid::Uuid::new_v4().simple()),
+                password: "bench password 123".into(),
+            },
+            &lacuna_accounts::RequestMeta::default(),
+        )
+        .await?;
+    let principal =
+        services.accounts.authenticate_session(&session.cookie_value, lacuna_accounts::RequestMeta::default()).await?;
+    let practice = lacuna_practice::Practice::new(services.accounts.clone());
+    let client = practice
+        .create_client(
+            &principal,
+            lacuna_practice::clients::ClientInput {
+                name: "Bench Client".into(),
+                email: Some("client@example.com".into()),
+                marketing_consent: true,
+                ..Default::default()
+            },
+        )
+        .await?;
+    let started = Instant::now();
+    for i in 0..messages {
+        practice
+            .enqueue_marketing(
+                session.tenant,
+                client.id,
+                "marketing",
+                &format!("bench:{i}"),
+                "Hello",
+                "A bench message",
+            )
+            .await?;
+    }
+    let enqueue_secs = started.elapsed().as_secs_f64();
+    let channel = lacuna_practice::messages::Channel::file_in(scratch.dir());
+    let started = Instant::now();
+    let report = practice.deliver_due(&channel, lacuna_storage::now_unix()).await?;
+    let deliver_secs = started.elapsed().as_secs_f64();
+    if report.sent != messages {
+        bail!("delivered {} of {messages} messages", report.sent);
+    }
+    services.close().await;
+    drop(scratch);
+    Ok((enqueue_secs, report.sent, deliver_secs))
+}

@@ -12,6 +12,70 @@ pub const VERIFY_EVERY: Duration = Duration::from_secs(3600);
 pub const RETENTION_EVERY: Duration = Duration::from_secs(3600);
 pub const INSIGHT_FEED_EVERY: Duration = Duration::from_secs(5);
 pub const BACKUP_EVERY: Duration = Duration::from_secs(24 * 3600);
+pub const DELIVER_EVERY: Duration = Duration::from_secs(30);
+pub const REMINDERS_EVERY: Duration = Duration::from_secs(300);
+
+/// The message channel the configuration selects: SMTP when `smtp_url` is set, else the file
+/// channel in the data dir.
+pub fn message_channel(config: &crate::Config) -> anyhow::Result<lacuna_practice::messages::Channel> {
+    use lacuna_practice::messages::Channel;
+    match config.smtp_url.as_deref().filter(|u| !u.is_empty()) {
+        Some(url) => {
+            let from = config.smtp_from.as_deref().unwrap_or("Lacuna <no-reply@localhost>");
+            Channel::smtp(url, from).map_err(anyhow::Error::msg)
+        }
+        None => Ok(Channel::file_in(&config.data_dir)),
+    }
+}
+
+/// One round of the message jobs: queue due reminders, then deliver what is due.
+pub async fn deliver_messages(
+    practice: &lacuna_practice::Practice,
+    channel: &lacuna_practice::messages::Channel,
+    now: i64,
+) -> anyhow::Result<lacuna_practice::messages::DeliveryReport> {
+    let report = practice.deliver_due(channel, now).await?;
+    if report != Default::default() {
+        tracing::info!(
+            sent = report.sent,
+            retried = report.retried,
+            failed = report.failed,
+            skipped = report.skipped,
+            channel = channel.name(),
+            "messages delivered"
+        );
+    }
+    Ok(report)
+}
+
+/// Spawns the reminder and delivery workers.
+pub fn spawn_messages(services: &crate::Services, config: &crate::Config) -> anyhow::Result<()> {
+    let channel = std::sync::Arc::new(message_channel(config)?);
+    tracing::info!(channel = channel.name(), "message delivery configured");
+    let practice = lacuna_practice::Practice::new(services.accounts.clone());
+    let p = practice.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(REMINDERS_EVERY);
+        loop {
+            tick.tick().await;
+            match p.enqueue_due_reminders(now_unix()).await {
+                Ok(n) if n > 0 => tracing::info!(queued = n, "reminders queued"),
+                Ok(_) => {}
+                Err(e) => tracing::error!(error = %e, "reminder job failed"),
+            }
+        }
+    });
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(DELIVER_EVERY);
+        loop {
+            tick.tick().await;
+            if let Err(e) = deliver_messages(&practice, &channel, now_unix()).await {
+                tracing::error!(error = %e, "message delivery failed to run");
+            }
+        }
+    });
+    Ok(())
+}
 
 /// The daily backup: take one, rehearse its restore, drop those past 30 days.
 pub async fn daily_backup(

@@ -43,6 +43,14 @@ pub struct Config {
     pub security_contact: Option<String>,
     /// security.txt `Expires:` this many days after start.
     pub security_expires_days: i64,
+    /// Stripe webhook endpoint secret (`LACUNA_STRIPE_WEBHOOK_SECRET`); the webhook endpoint
+    /// answers 404 without it.
+    pub stripe_webhook_secret: Option<String>,
+    /// Outgoing mail (`LACUNA_SMTP_URL`, e.g. `smtp://mail.example.com:587?tls=required`); without
+    /// it messages go to the file channel `<data_dir>/outbox/messages.jsonl`.
+    pub smtp_url: Option<String>,
+    /// The sender address for SMTP (`LACUNA_SMTP_FROM`).
+    pub smtp_from: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -73,6 +81,9 @@ impl Config {
             trust_proxy: false,
             security_contact: None,
             security_expires_days: 180,
+            stripe_webhook_secret: None,
+            smtp_url: None,
+            smtp_from: None,
         }
     }
 
@@ -204,6 +215,7 @@ pub async fn build(config: &Config) -> anyhow::Result<App> {
         hsts,
         security_contact,
         security_expires: lacuna_storage::now_unix() + config.security_expires_days * 86_400,
+        stripe_webhook_secret: config.stripe_webhook_secret.clone().filter(|s| !s.is_empty()),
     };
     let state = AppState::new(accounts, settings);
     state.trust.set_crypto(services.crypto_self_test.clone());

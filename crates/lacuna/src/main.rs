@@ -163,6 +163,13 @@ struct ServeArgs {
     /// security.txt Expires, in days from start (RFC 9116 recommends less than a year).
     #[arg(long, default_value_t = 180, env = "LACUNA_SECURITY_EXPIRES_DAYS")]
     security_expires_days: i64,
+    /// Outgoing mail server, e.g. smtp://mail.example.com:587?tls=required (credentials in the
+    /// URL). Without it, messages are appended to <data-dir>/outbox/messages.jsonl.
+    #[arg(long, env = "LACUNA_SMTP_URL", hide_env_values = true)]
+    smtp_url: Option<String>,
+    /// Sender address for outgoing mail, e.g. "Glow Spa <hello@glow.example>".
+    #[arg(long, env = "LACUNA_SMTP_FROM", requires = "smtp_url")]
+    smtp_from: Option<String>,
 }
 
 #[derive(Subcommand)]
@@ -194,6 +201,13 @@ enum BenchCommand {
         /// Queries measured per query length.
         #[arg(long, default_value_t = 500)]
         queries: usize,
+    },
+    /// Enqueues sealed messages in one tenant, then times a delivery round (file channel).
+    Outbox {
+        #[arg(long, value_enum, default_value = "both")]
+        backend: BackendArg,
+        #[arg(long, default_value_t = 2_000)]
+        messages: u64,
     },
 }
 
@@ -373,6 +387,19 @@ fn main() -> anyhow::Result<()> {
                 }
                 Ok(())
             }
+            Command::Bench(BenchCommand::Outbox { backend, messages }) => {
+                init_tracing("warn");
+                for b in backend.backends() {
+                    let (enqueue, n, deliver) = lacuna::bench::outbox(b, messages).await?;
+                    println!(
+                        "{:<10} {n} messages enqueued in {enqueue:.2}s ({:.0}/s); delivered in {deliver:.2}s = {:.0} messages/s",
+                        b.name(),
+                        n as f64 / enqueue.max(1e-9),
+                        n as f64 / deliver.max(1e-9)
+                    );
+                }
+                Ok(())
+            }
             Command::Bench(BenchCommand::Http { backend, seconds, concurrency }) => {
                 init_tracing("warn");
                 let opts = lacuna::bench::HttpBenchOptions {
@@ -405,6 +432,10 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         trust_proxy: args.trust_proxy,
         security_contact: args.security_contact,
         security_expires_days: args.security_expires_days,
+        // A secret: from the environment only, never a command-line argument.
+        stripe_webhook_secret: std::env::var("LACUNA_STRIPE_WEBHOOK_SECRET").ok(),
+        smtp_url: args.smtp_url,
+        smtp_from: args.smtp_from,
         ..args.store.config()
     };
     let app = lacuna::build(&config).await?;
@@ -412,6 +443,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     tracing::info!(url = %server.base_url(), backend = app.store.backend().name(), "lacuna is listening");
     eprintln!("Lacuna is running at {}  (Ctrl-C to stop)", server.base_url());
     lacuna::jobs::spawn(app.services.clone(), config.clone(), app.state.trust.clone());
+    lacuna::jobs::spawn_messages(&app.services, &config)?;
     let handle = server.handle();
     tokio::spawn(async move {
         shutdown_signal().await;

@@ -11,9 +11,13 @@ mod error;
 mod fields;
 
 pub mod clients;
-pub mod insight_feed;
 pub mod exports;
+pub mod insight_feed;
+pub mod messages;
+pub mod payments;
+pub mod plans;
 pub mod search;
+pub mod webhooks;
 
 pub use error::PracticeError;
 pub use fields::TenantKeys;

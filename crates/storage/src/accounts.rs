@@ -416,6 +416,7 @@ impl TenantTx {
     /// and marks the tenant deleted. Returns how many rows went.
     pub async fn purge_tenant_data(&mut self, now: i64) -> Result<u64> {
         const DELETES: &[&str] = &[
+            "DELETE FROM stripe_events WHERE tenant_id = $1",
             "DELETE FROM message_attempts WHERE tenant_id = $1",
             "DELETE FROM outbox WHERE tenant_id = $1",
             "DELETE FROM plan_redemptions WHERE tenant_id = $1",

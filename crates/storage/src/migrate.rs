@@ -19,6 +19,11 @@ pub const MIGRATIONS_SQLITE: &[Migration] = &[
     Migration { version: 6, name: "auth_function", sql: include_str!("../migrations/sqlite/0006_auth_function.sql") },
     Migration { version: 7, name: "practice", sql: include_str!("../migrations/sqlite/0007_practice.sql") },
     Migration {
+        version: 10,
+        name: "billing_messages",
+        sql: include_str!("../migrations/sqlite/0010_billing_messages.sql"),
+    },
+    Migration {
         version: 11,
         name: "insight_outbox",
         sql: include_str!("../migrations/sqlite/0011_insight_outbox.sql"),
@@ -33,6 +38,11 @@ pub const MIGRATIONS_POSTGRES: &[Migration] = &[
     Migration { version: 5, name: "retention", sql: include_str!("../migrations/postgres/0005_retention.sql") },
     Migration { version: 6, name: "auth_function", sql: include_str!("../migrations/postgres/0006_auth_function.sql") },
     Migration { version: 7, name: "practice", sql: include_str!("../migrations/postgres/0007_practice.sql") },
+    Migration {
+        version: 10,
+        name: "billing_messages",
+        sql: include_str!("../migrations/postgres/0010_billing_messages.sql"),
+    },
     Migration {
         version: 11,
         name: "insight_outbox",

@@ -41,6 +41,7 @@ const APP_GRANTS: &[(&str, &str)] = &[
     ("exports", "SELECT, INSERT"),
     ("idempotency_keys", "SELECT, INSERT, UPDATE, DELETE"),
     ("insight_outbox", "SELECT, INSERT, UPDATE, DELETE"),
+    ("stripe_events", "SELECT, INSERT, DELETE"),
 ];
 
 /// Tenant-owned tables: row-level security must be enabled and forced on each.
@@ -72,6 +73,7 @@ pub(crate) const TENANT_TABLES: &[&str] = &[
     "exports",
     "idempotency_keys",
     "insight_outbox",
+    "stripe_events",
 ];
 
 #[derive(Debug, Clone)]

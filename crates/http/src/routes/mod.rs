@@ -27,6 +27,7 @@ pub const PUBLIC_ROUTES: &[(&str, &str)] = &[
     ("post", "/api/v1/auth/accept-invite"),
     ("get", "/healthz"),
     ("get", "/api/v1/trust"),
+    ("post", "/api/v1/webhooks/stripe"),
 ];
 
 #[derive(OpenApi)]
@@ -81,6 +82,12 @@ pub(crate) fn build(state: AppState) -> (axum::Router, utoipa::openapi::OpenApi)
         .routes(routes!(practice::clients::lookup))
         .routes(routes!(practice::clients::get, practice::clients::update))
         .routes(routes!(practice::exports::export))
+        .routes(routes!(practice::plans::create, practice::plans::list))
+        .routes(routes!(practice::plans::redeem))
+        .routes(routes!(practice::payments::create, practice::payments::list))
+        .routes(routes!(practice::payments::refund))
+        .routes(routes!(practice::messages::list))
+        .routes(routes!(practice::webhooks::stripe))
         .split_for_parts();
     let doc_json = std::sync::Arc::new(doc.clone());
     let router = router

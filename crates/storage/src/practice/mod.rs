@@ -4,9 +4,12 @@
 
 pub mod bulk;
 pub mod clients;
+pub mod exports;
 pub mod idempotency;
 pub mod insight_outbox;
-pub mod exports;
+pub mod outbox;
+pub mod payments;
+pub mod plans;
 
 use crate::StorageError;
 

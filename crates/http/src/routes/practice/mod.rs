@@ -2,3 +2,7 @@
 
 pub mod clients;
 pub mod exports;
+pub mod messages;
+pub mod payments;
+pub mod plans;
+pub mod webhooks;

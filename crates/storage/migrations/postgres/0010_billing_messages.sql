@@ -1,0 +1,21 @@
+-- Billing and messages. A membership's monthly credit allowance (credits_total grows by it for
+-- every started month since starts_at, computed on read and redeem); processed processor
+-- webhook events (a replayed event id is a no-op).
+ALTER TABLE client_plans ADD COLUMN credits_per_period BIGINT CHECK (credits_per_period >= 0);
+
+CREATE TABLE stripe_events (
+    tenant_id   TEXT NOT NULL REFERENCES tenants (id),
+    event_id    TEXT NOT NULL,
+    event_type  TEXT NOT NULL,
+    received_at BIGINT NOT NULL,
+    PRIMARY KEY (tenant_id, event_id)
+);
+
+CREATE TRIGGER stripe_events_tenant_immutable BEFORE UPDATE ON stripe_events
+    FOR EACH ROW EXECUTE FUNCTION lacuna_tenant_immutable();
+
+ALTER TABLE stripe_events ENABLE ROW LEVEL SECURITY;
+ALTER TABLE stripe_events FORCE ROW LEVEL SECURITY;
+CREATE POLICY tenant_isolation ON stripe_events
+    USING (tenant_id = current_setting('app.tenant_id', true))
+    WITH CHECK (tenant_id = current_setting('app.tenant_id', true));
