@@ -37,6 +37,7 @@ macro_rules! requirements {
     ($($name:ident => $perm:expr $(, $flag:ident)* ;)*) => {
         $(
             #[doc = concat!("Route requirement `", stringify!($name), "`.")]
+            #[allow(dead_code)]
             pub struct $name;
             impl Requirement for $name {
                 const PERMISSION: Option<Permission> = $perm;

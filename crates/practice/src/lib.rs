@@ -10,6 +10,9 @@
 mod error;
 mod fields;
 
+pub mod availability;
+pub mod booking;
+pub mod catalog;
 pub mod clients;
 
 pub use error::PracticeError;

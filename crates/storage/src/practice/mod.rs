@@ -2,6 +2,8 @@
 //! idempotency keys. Personal fields arrive here already encrypted (`*_ct`) and blind-indexed
 //! (`*_bidx`); this layer never sees them in plain text. Every query binds the tenant as `$1`.
 
+pub mod appointments;
+pub mod catalog;
 pub mod clients;
 
 use crate::StorageError;
