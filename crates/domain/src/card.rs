@@ -1,7 +1,12 @@
-//! Card numbers are never accepted anywhere: a Luhn-valid run of 13 to 19 digits (single spaces
-//! or dashes allowed between digits) in any input is refused before it is parsed or stored.
+//! Card numbers are never accepted anywhere: a Luhn-valid run of 13 to 19 digits in any input is
+//! refused before it is parsed or stored. Card numbers are written as one block of digits or in
+//! groups separated by single spaces or dashes (4-4-4-4, 4-6-5, 4-4-4-4-3…).
 //!
-//! A run directly after `+` is an international phone number, not a card, and is let through.
+//! What is not a card number, so that legitimate input is never refused by chance:
+//! - a run that touches a letter or digit on either side (part of a longer token, e.g. a hex id);
+//! - a grouped run whose first group is not 4 digits or whose groups exceed 6 digits (UUIDs are
+//!   8-4-4-4-12, so no run inside one can ever qualify);
+//! - a run directly after `+` (an international phone number).
 
 /// Whether `text` holds something that looks like a payment card number.
 pub fn contains_card_number(text: &[u8]) -> bool {
@@ -11,22 +16,31 @@ pub fn contains_card_number(text: &[u8]) -> bool {
             i += 1;
             continue;
         }
-        let after_plus = i > 0 && text[i - 1] == b'+';
+        let before = if i > 0 { Some(text[i - 1]) } else { None };
         // A maximal run: digits, with single separators between digits.
         let mut digits = Vec::with_capacity(19);
+        let mut groups: Vec<usize> = vec![0];
         let mut j = i;
         while j < text.len() {
             let b = text[j];
             if b.is_ascii_digit() {
                 digits.push(b - b'0');
+                if let Some(g) = groups.last_mut() {
+                    *g += 1;
+                }
                 j += 1;
             } else if (b == b' ' || b == b'-') && j + 1 < text.len() && text[j + 1].is_ascii_digit() {
+                groups.push(0);
                 j += 1;
             } else {
                 break;
             }
         }
-        if !after_plus && (13..=19).contains(&digits.len()) && luhn_valid(&digits) {
+        let after = text.get(j).copied();
+        let bounded = !before.is_some_and(|b| b.is_ascii_alphanumeric() || b == b'+')
+            && !after.is_some_and(|b| b.is_ascii_alphanumeric());
+        let card_like_groups = groups.len() == 1 || (groups[0] == 4 && groups.iter().all(|g| *g <= 6));
+        if bounded && card_like_groups && (13..=19).contains(&digits.len()) && luhn_valid(&digits) {
             return true;
         }
         i = j.max(i + 1);
@@ -83,8 +97,30 @@ mod tests {
             "12345678-1234-4123-8123-123456789012",
             r#"{"price_minor":12500,"duration_min":45}"#,
             "pm_1PqR2sT3uV4wX5yZ",
+            "a4111111111111111b",
+            "7f3e2b1c-1234-4123-8123-412345678903",
         ] {
             assert!(!contains_card_number(s.as_bytes()), "{s}");
+        }
+    }
+
+    #[test]
+    fn no_uuid_is_ever_taken_for_a_card_number() {
+        // Runs inside a UUID are either bounded by hex letters or grouped 8-4-4-4-12.
+        for _ in 0..200_000 {
+            let id = uuid::Uuid::new_v4().to_string();
+            assert!(!contains_card_number(id.as_bytes()), "{id}");
+            assert!(!contains_card_number(format!("{{\"id\":\"{id}\"}}").as_bytes()), "{id}");
+        }
+        // The worst case: every hex digit a decimal digit.
+        assert!(!contains_card_number(b"41111111-1111-4111-8111-111111111111"));
+        assert!(!contains_card_number(b"4111-1111-1111-1111111111111"));
+    }
+
+    #[test]
+    fn card_numbers_next_to_punctuation_are_still_found() {
+        for s in ["pm_4242 4242 4242 4242", "card:4111111111111111.", "(4111-1111-1111-1111)", "3782-822463-10005"] {
+            assert!(contains_card_number(s.as_bytes()), "{s}");
         }
     }
 }

@@ -638,3 +638,268 @@ pub async fn outbox(backend: Backend, messages: u64) -> anyhow::Result<(f64, u64
     drop(scratch);
     Ok((enqueue_secs, report.sent, deliver_secs))
 }
+
+/// Figures of `lacuna bench booking` for one backend.
+#[derive(Debug, Clone)]
+pub struct BookingBenchResult {
+    pub backend: Backend,
+    pub booking: EndpointFigures,
+    /// Bookings answered 409 (slot taken) or 422: the schedule is built so that there are none.
+    pub refused: usize,
+    pub availability: EndpointFigures,
+}
+
+/// Options of `lacuna bench booking`.
+#[derive(Debug, Clone)]
+pub struct BookingBenchOptions {
+    pub backends: Vec<Backend>,
+    /// Booking requests per second, sent open-loop (at fixed times, whatever the answers do).
+    pub rate: u64,
+    pub duration: Duration,
+    pub providers: usize,
+    pub availability_requests: usize,
+}
+
+struct BenchSession {
+    client: reqwest::Client,
+    base: String,
+    cookie: String,
+    csrf: String,
+}
+
+impl BenchSession {
+    async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<serde_json::Value>,
+    ) -> anyhow::Result<reqwest::Response> {
+        let mut req = self
+            .client
+            .request(method, format!("{}{path}", self.base))
+            .header(reqwest::header::COOKIE, &self.cookie)
+            .header("x-csrf-token", &self.csrf);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        Ok(req.send().await?)
+    }
+
+    async fn create(&self, method: reqwest::Method, path: &str, body: serde_json::Value) -> anyhow::Result<String> {
+        let r = self.send(method, path, Some(body)).await?;
+        let status = r.status();
+        let v: serde_json::Value = r.json().await?;
+        if !status.is_success() {
+            bail!("{path}: {status} {v}");
+        }
+        Ok(v["id"].as_str().unwrap_or_default().to_string())
+    }
+}
+
+fn percentiles(mut lat: Vec<u64>, errors: usize, elapsed: f64, endpoint: &'static str) -> EndpointFigures {
+    lat.sort_unstable();
+    let pct =
+        |p: f64| lat.get(((lat.len() as f64 * p) as usize).min(lat.len().saturating_sub(1))).copied().unwrap_or(0);
+    EndpointFigures {
+        endpoint,
+        requests: lat.len(),
+        errors,
+        per_sec: lat.len() as f64 / elapsed.max(1e-9),
+        p50_us: pct(0.50),
+        p99_us: pct(0.99),
+    }
+}
+
+/// `lacuna bench booking`: the real server in-process over HTTPS on loopback. Bookings are sent
+/// open-loop at a steady rate (each latency measured from its scheduled send time, so a stall
+/// is not hidden), spread over many providers and free slots so that they succeed; then an
+/// availability search for one provider over 14 days, sequentially.
+pub async fn booking(opts: &BookingBenchOptions) -> anyhow::Result<Vec<BookingBenchResult>> {
+    let mut out = Vec::new();
+    for &backend in &opts.backends {
+        eprintln!("[{}] starting server …", backend.name());
+        let scratch = Scratch::new(backend).await?;
+        let app = crate::build(&scratch.config).await?;
+        let server = app.start().await?;
+        let cert = app.certificate_pem().context("bench needs TLS")?;
+        let client = reqwest::Client::builder()
+            .tls_certs_only([reqwest::Certificate::from_pem(&cert)?])
+            .pool_max_idle_per_host(256)
+            .build()?;
+        let base = server.base_url();
+        let signup = client
+            .post(format!("{base}/api/v1/signup"))
+            .json(&serde_json::json!({
+                "practice_name": "Bench Spa", "name": "Bench Owner",
+                "email": format!("bench-{}@example.com", uuid::Uuid::new_v4().simple()),
+                "password": "bench password 123"
+            }))
+            .send()
+            .await?;
+        if !signup.status().is_success() {
+            bail!("signup failed: {}", signup.status());
+        }
+        let cookie = signup
+            .headers()
+            .get(reqwest::header::SET_COOKIE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .context("no session cookie")?
+            .to_string();
+        let body: serde_json::Value = signup.json().await?;
+        let csrf = body["csrf_token"].as_str().context("no csrf token")?.to_string();
+        let s = Arc::new(BenchSession { client, base: base.to_string(), cookie, csrf });
+
+        eprintln!("[{}] creating {} providers …", backend.name(), opts.providers);
+        use reqwest::Method;
+        use serde_json::json;
+        let location = s.create(Method::POST, "/api/v1/locations", json!({"name": "Main"})).await?;
+        let service = s
+            .create(
+                Method::POST,
+                "/api/v1/services",
+                json!({"name": "Facial", "category": "facial", "duration_min": 30, "price_minor": 9000}),
+            )
+            .await?;
+        let client_id = s.create(Method::POST, "/api/v1/clients", json!({"name": "Bench Client"})).await?;
+        let hours: Vec<serde_json::Value> =
+            (0..7).map(|d| json!({"location_id": location, "weekday": d, "start": "00:00", "end": "24:00"})).collect();
+        let mut providers = Vec::new();
+        for i in 0..opts.providers {
+            let p = s
+                .create(
+                    Method::POST,
+                    "/api/v1/providers",
+                    json!({"name": format!("Provider {i}"), "service_ids": [service]}),
+                )
+                .await?;
+            s.create(Method::PUT, &format!("/api/v1/providers/{p}/hours"), json!({"hours": hours})).await?;
+            providers.push(p);
+        }
+        let providers = Arc::new(providers);
+        // Slots from the next UTC midnight on, 30 minutes apart, round-robin over providers.
+        let day0 = (lacuna_storage::now_unix() / 86_400 + 1) * 86_400;
+        let slot_body = move |i: usize, day_offset: i64| {
+            let p = &providers[i % providers.len()];
+            let start = day0 + day_offset * 86_400 + (i / providers.len()) as i64 * 1800;
+            let ts = time_rfc3339(start);
+            json!({"client_id": client_id, "service_id": service, "provider_id": p, "location_id": location, "starts_at": ts})
+        };
+
+        let rate = opts.rate.max(1);
+        let total = (rate as f64 * opts.duration.as_secs_f64()) as usize;
+        let warmup = (rate as usize).min(total);
+        eprintln!("[{}] warming up ({warmup} bookings) …", backend.name());
+        let _ = open_loop(&s, rate, warmup, |i| slot_body(i, 60)).await;
+        eprintln!("[{}] booking at {rate}/s for {:?} ({total} requests) …", backend.name(), opts.duration);
+        let started = Instant::now();
+        let (lat, refused, errors) = open_loop(&s, rate, total, |i| slot_body(i, 0)).await;
+        let booking = percentiles(lat, errors, started.elapsed().as_secs_f64(), "POST /appointments");
+
+        eprintln!("[{}] availability, {} searches …", backend.name(), opts.availability_requests);
+        let from = time_rfc3339(day0);
+        let to = time_rfc3339(day0 + 13 * 86_400);
+        let path = format!(
+            "/api/v1/availability?service_id={}&provider_id={}&from={}&to={}",
+            slot_body(0, 0)["service_id"].as_str().unwrap_or_default(),
+            slot_body(0, 0)["provider_id"].as_str().unwrap_or_default(),
+            &from[..10],
+            &to[..10]
+        );
+        let mut lat = Vec::new();
+        let mut errors = 0;
+        let started = Instant::now();
+        for _ in 0..opts.availability_requests {
+            let t = Instant::now();
+            match s.send(Method::GET, &path, None).await {
+                Ok(r) if r.status().is_success() => {
+                    let _ = r.bytes().await;
+                    lat.push(t.elapsed().as_micros() as u64);
+                }
+                _ => errors += 1,
+            }
+        }
+        let availability = percentiles(lat, errors, started.elapsed().as_secs_f64(), "GET /availability");
+        out.push(BookingBenchResult { backend, booking, refused, availability });
+        server.shutdown(Duration::from_secs(5)).await?;
+        app.state.request_log.flush().await;
+        app.store.close().await;
+        drop(scratch);
+    }
+    Ok(out)
+}
+
+fn time_rfc3339(unix: i64) -> String {
+    jiff::Timestamp::from_second(unix).map(|t| t.to_string()).unwrap_or_default()
+}
+
+/// Sends `n` bookings at `rate` per second on a fixed schedule, each in its own task. Returns
+/// the latencies (µs, from the scheduled send time) of 201s, the number of 409/422 refusals and
+/// the number of other failures.
+async fn open_loop(
+    s: &Arc<BenchSession>,
+    rate: u64,
+    n: usize,
+    body: impl Fn(usize) -> serde_json::Value,
+) -> (Vec<u64>, usize, usize) {
+    let interval = Duration::from_nanos(1_000_000_000 / rate);
+    let start = tokio::time::Instant::now();
+    let mut tasks = Vec::with_capacity(n);
+    for i in 0..n {
+        let at = start + interval * i as u32;
+        tokio::time::sleep_until(at).await;
+        let s = s.clone();
+        let b = body(i);
+        tasks.push(tokio::spawn(async move {
+            let r = s.send(reqwest::Method::POST, "/api/v1/appointments", Some(b)).await;
+            let status = match r {
+                Ok(r) => {
+                    let st = r.status();
+                    let body = r.bytes().await.unwrap_or_default();
+                    if st.is_client_error() {
+                        // The refusal's code and message (no personal data in a booking refusal).
+                        eprintln!("booking {i} refused: {st} {}", String::from_utf8_lossy(&body));
+                    }
+                    Some(st)
+                }
+                Err(_) => None,
+            };
+            (status, at.elapsed().as_micros() as u64)
+        }));
+    }
+    let (mut lat, mut refused, mut errors) = (Vec::with_capacity(n), 0, 0);
+    for t in tasks {
+        match t.await {
+            Ok((Some(st), us)) if st.is_success() => lat.push(us),
+            Ok((Some(st), _)) if st.as_u16() == 409 || st.as_u16() == 422 => refused += 1,
+            _ => errors += 1,
+        }
+    }
+    (lat, refused, errors)
+}
+
+pub fn print_booking(results: &[BookingBenchResult]) {
+    println!(
+        "{:<9} {:<20} {:>9} {:>8} {:>9} {:>9} {:>9}",
+        "backend", "endpoint", "ok", "refused", "errors", "p50 µs", "p99 µs"
+    );
+    for r in results {
+        for (f, refused) in [(&r.booking, r.refused), (&r.availability, 0)] {
+            println!(
+                "{:<9} {:<20} {:>9} {:>8} {:>9} {:>9} {:>9}",
+                r.backend.name(),
+                f.endpoint,
+                f.requests,
+                refused,
+                f.errors,
+                f.p50_us,
+                f.p99_us
+            );
+        }
+        println!(
+            "{:<9} booking p99 goal < 10000 µs: {}",
+            r.backend.name(),
+            if r.booking.p99_us < 10_000 { "met" } else { "NOT met" }
+        );
+    }
+}

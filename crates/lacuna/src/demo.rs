@@ -13,7 +13,7 @@ use jiff::civil::{Date, DateTime};
 use jiff::tz::TimeZone;
 use lacuna_accounts::{RequestMeta, SignupInput};
 use lacuna_domain::TenantId;
-use lacuna_practice::clients::{ClientInput, sealed_new_client};
+use lacuna_practice::clients::{ClientInput, prepare_client};
 use lacuna_storage::now_unix;
 use lacuna_storage::practice::bulk::{AppointmentSeed, ChargeSeed, PlanSeed, ServiceSeed};
 use rand::rngs::StdRng;
@@ -68,7 +68,8 @@ pub struct DemoSummary {
 }
 
 /// (name, category, minutes, buffer, price in cents, cycle days, follow-up days)
-const MENU: &[(&str, &str, i64, i64, i64, Option<i64>, Option<i64>)] = &[
+type MenuItem = (&'static str, &'static str, i64, i64, i64, Option<i64>, Option<i64>);
+const MENU: &[MenuItem] = &[
     ("Botox — forehead & frown lines", "neurotoxin", 30, 15, 42_000, Some(90), Some(14)),
     ("Dysport — crow's feet", "neurotoxin", 30, 15, 38_000, Some(90), Some(14)),
     ("Lip flip", "neurotoxin", 15, 15, 18_000, Some(75), Some(14)),
@@ -365,6 +366,7 @@ pub async fn run(services: &crate::Services, opts: &DemoOptions) -> anyhow::Resu
     bar.set_message("clients");
     let mut client_ids = Vec::with_capacity(opts.clients);
     let mut batch = Vec::with_capacity(BATCH);
+    let mut search = Vec::new();
     for i in 0..opts.clients {
         let (first, last) = (pick(&mut rng, FIRST), pick(&mut rng, LAST));
         let birthday =
@@ -377,14 +379,17 @@ pub async fn run(services: &crate::Services, opts: &DemoOptions) -> anyhow::Resu
             marketing_consent: rng.gen_bool(0.7),
             notes: None,
         };
-        let row = sealed_new_client(&keys, input, now - rng.gen_range(0..730 * 86_400))?;
+        let (row, tokens) = prepare_client(&keys, input, now - rng.gen_range(0..730 * 86_400))?;
         client_ids.push(row.id.to_string());
+        search.extend(tokens.into_iter().map(|t| (row.id, t)));
         batch.push(row);
         if batch.len() == BATCH || i + 1 == opts.clients {
             let mut tx = store.tenant(tenant).write().await?;
             for row in batch.drain(..) {
                 tx.insert_client(&row).await?;
             }
+            tx.insert_client_search_tokens(&search).await?;
+            search.clear();
             tx.commit().await?;
             bar.set_position((i + 1) as u64);
         }

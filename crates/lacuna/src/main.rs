@@ -184,6 +184,21 @@ enum BenchCommand {
         #[arg(long, default_value_t = 32)]
         concurrency: usize,
     },
+    /// Booking latency at a steady open-loop rate, then availability search for one provider.
+    Booking {
+        #[arg(long, value_enum, default_value = "both")]
+        backend: BackendArg,
+        /// Booking requests per second.
+        #[arg(long, default_value_t = 500)]
+        rate: u64,
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+        #[arg(long, default_value_t = 50)]
+        providers: usize,
+        /// Availability searches (one provider, 14 days).
+        #[arg(long, default_value_t = 200)]
+        searches: usize,
+    },
     /// Writes a chain of audit events in one tenant, then times `audit verify` over it.
     Audit {
         #[arg(long, value_enum, default_value = "both")]
@@ -398,6 +413,19 @@ fn main() -> anyhow::Result<()> {
                         n as f64 / deliver.max(1e-9)
                     );
                 }
+                Ok(())
+            }
+            Command::Bench(BenchCommand::Booking { backend, rate, seconds, providers, searches }) => {
+                init_tracing("warn");
+                let opts = lacuna::bench::BookingBenchOptions {
+                    backends: backend.backends(),
+                    rate,
+                    duration: Duration::from_secs(seconds),
+                    providers,
+                    availability_requests: searches,
+                };
+                let results = lacuna::bench::booking(&opts).await?;
+                lacuna::bench::print_booking(&results);
                 Ok(())
             }
             Command::Bench(BenchCommand::Http { backend, seconds, concurrency }) => {

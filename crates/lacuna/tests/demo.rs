@@ -27,7 +27,7 @@ async fn a_small_demo_practice_is_complete_and_consistent(b: Backend) {
 
     // No provider is ever double-booked (buffers included).
     let overlaps = app
-        .owner_sql(
+        .owner_count(
             "SELECT 1 FROM appointments a JOIN appointments b ON a.tenant_id = b.tenant_id
                AND a.provider_id = b.provider_id AND a.id < b.id
              WHERE a.status IN ('booked', 'completed') AND b.status IN ('booked', 'completed')
@@ -37,7 +37,7 @@ async fn a_small_demo_practice_is_complete_and_consistent(b: Backend) {
     assert_eq!(overlaps, 0);
     // Every appointment is of a service its provider performs.
     let foreign = app
-        .owner_sql(
+        .owner_count(
             "SELECT 1 FROM appointments a WHERE NOT EXISTS (SELECT 1 FROM provider_services ps
                WHERE ps.tenant_id = a.tenant_id AND ps.provider_id = a.provider_id AND ps.service_id = a.service_id)",
         )
@@ -48,8 +48,13 @@ async fn a_small_demo_practice_is_complete_and_consistent(b: Backend) {
     let r = app.login(&opts.owner_email, &opts.owner_password).await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     let owner = TestApp::session_from(&r, &opts.owner_email);
-    let r = app.get("/api/v1/clients/lookup?email=olivia.smith0@example.com", &owner).await;
-    assert_eq!(r.status, StatusCode::OK);
+    // Demo clients are searchable like any other (search tokens written with them).
+    let r = app.get("/api/v1/clients?q=ol&limit=50", &owner).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    let hits = r.body.as_array().unwrap();
+    assert!(!hits.is_empty());
+    assert!(hits.iter().all(|c| c["name"].as_str().unwrap().to_lowercase().contains("ol")
+        || c["email"].as_str().unwrap_or_default().starts_with("ol")));
 
     // The same seed again (another owner) is refused for the same email, not half-created.
     let again = run(&app.app.services, &opts).await;

@@ -55,7 +55,7 @@ async fn a_retry_returns_the_first_response_and_creates_nothing_twice(b: Backend
     assert_ne!(third.body["id"], first.body["id"]);
     assert_eq!(clients_with_email(&app, &owner, "ada@example.com").await, 2);
     // The stored response names a client: it is encrypted, never kept in clear.
-    let leaked = app.owner_sql("SELECT 1 FROM idempotency_keys WHERE response_ct IS NULL").await;
+    let leaked = app.owner_count("SELECT 1 FROM idempotency_keys WHERE response_ct IS NULL").await;
     assert_eq!(leaked, 0);
 }
 

@@ -140,13 +140,6 @@ pub(crate) fn open_row(keys: &TenantKeys, r: &ClientRow) -> Result<Client> {
     })
 }
 
-/// Validates and seals a new client for bulk loading (`lacuna demo`, benchmarks): the row the
-/// everyday path would write, without a transaction of its own.
-pub fn sealed_new_client(keys: &TenantKeys, input: ClientInput, now: i64) -> Result<ClientRow> {
-    let v = validate(input)?;
-    Ok(seal_row(keys, ClientId::new(), &v, now, now))
-}
-
 impl Practice {
     /// Adds a client. Personal fields are sealed before they reach the database.
     pub async fn create_client(&self, p: &Principal, input: ClientInput) -> Result<Client> {

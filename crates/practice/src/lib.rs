@@ -10,6 +10,9 @@
 mod error;
 mod fields;
 
+pub mod availability;
+pub mod booking;
+pub mod catalog;
 pub mod clients;
 pub mod exports;
 pub mod insight_feed;

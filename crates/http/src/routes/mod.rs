@@ -88,6 +88,30 @@ pub(crate) fn build(state: AppState) -> (axum::Router, utoipa::openapi::OpenApi)
         .routes(routes!(practice::payments::refund))
         .routes(routes!(practice::messages::list))
         .routes(routes!(practice::webhooks::stripe))
+        .routes(routes!(practice::catalog::get_settings, practice::catalog::patch_settings))
+        .routes(routes!(practice::catalog::create_location, practice::catalog::list_locations))
+        .routes(routes!(practice::catalog::create_service, practice::catalog::list_services))
+        .routes(routes!(
+            practice::catalog::get_service,
+            practice::catalog::update_service,
+            practice::catalog::delete_service
+        ))
+        .routes(routes!(practice::catalog::create_provider, practice::catalog::list_providers))
+        .routes(routes!(
+            practice::catalog::get_provider,
+            practice::catalog::update_provider,
+            practice::catalog::delete_provider
+        ))
+        .routes(routes!(practice::catalog::put_hours))
+        .routes(routes!(practice::catalog::add_time_off, practice::catalog::list_time_off))
+        .routes(routes!(practice::catalog::delete_time_off))
+        .routes(routes!(practice::appointments::book, practice::appointments::list))
+        .routes(routes!(practice::appointments::get))
+        .routes(routes!(practice::appointments::reschedule))
+        .routes(routes!(practice::appointments::cancel))
+        .routes(routes!(practice::appointments::no_show))
+        .routes(routes!(practice::appointments::complete))
+        .routes(routes!(practice::appointments::availability))
         .split_for_parts();
     let doc_json = std::sync::Arc::new(doc.clone());
     let router = router

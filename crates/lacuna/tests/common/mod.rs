@@ -194,6 +194,26 @@ impl TestApp {
 
     /// Runs raw SQL as the database owner (to simulate what an attacker with disk access or a
     /// bug could do). Returns the number of affected rows.
+    /// Counts the rows a query returns, as the database owner (`SELECT COUNT(*) FROM (sql)`).
+    /// Use this, not `owner_sql`, for SELECTs: SQLite reports no affected rows for a SELECT.
+    pub async fn owner_count(&self, sql: &str) -> i64 {
+        use sqlx::Connection;
+        let wrapped = format!("SELECT COUNT(*) FROM ({sql}) AS counted");
+        match &self.scratch.db {
+            Some(db) => {
+                let mut c = sqlx::PgConnection::connect(&db.url).await.unwrap();
+                let (n,): (i64,) = sqlx::query_as(sqlx::AssertSqlSafe(wrapped)).fetch_one(&mut c).await.unwrap();
+                n
+            }
+            None => {
+                let path = self.scratch.dir().join("lacuna.db");
+                let mut c = sqlx::SqliteConnection::connect(&format!("sqlite://{}", path.display())).await.unwrap();
+                let (n,): (i64,) = sqlx::query_as(sqlx::AssertSqlSafe(wrapped)).fetch_one(&mut c).await.unwrap();
+                n
+            }
+        }
+    }
+
     pub async fn owner_sql(&self, sql: &str) -> u64 {
         use sqlx::Connection;
         match &self.scratch.db {

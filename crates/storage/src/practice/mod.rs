@@ -2,7 +2,9 @@
 //! idempotency keys. Personal fields arrive here already encrypted (`*_ct`) and blind-indexed
 //! (`*_bidx`); this layer never sees them in plain text. Every query binds the tenant as `$1`.
 
+pub mod appointments;
 pub mod bulk;
+pub mod catalog;
 pub mod clients;
 pub mod exports;
 pub mod idempotency;
