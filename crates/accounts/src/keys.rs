@@ -2,9 +2,12 @@
 //! keystore with the master key(s). Rotation of a tenant key, rotation of the master key, and
 //! shredding of a deleted tenant's keys happen here.
 //!
-//! Tenant keys are deliberately not cached: `lacuna keys rotate` runs in another process, and a
-//! server holding a stale key list could encrypt new data under a version the rotation is about to
-//! destroy. Reading the keystore (a local SQLite file) costs tens of microseconds.
+//! Unwrapped tenant keys are cached for at most [`KEY_CACHE_TTL`] (one second). `lacuna keys rotate`
+//! runs in another process: a server holding a stale key list could encrypt new data under a
+//! version the rotation is about to destroy. The rotation waits [`crate::rotation::ROTATION_GRACE`]
+//! (three seconds, longer than the cache lives) before its final re-encryption sweep and only then
+//! destroys old versions, so whatever a stale cache sealed is swept up first. Shredding a tenant
+//! drops its entries here at once.
 
 use crate::AccountError;
 use lacuna_crypto::{AuditKey, DataKey, DataKeyRing, MasterKeys};
@@ -30,6 +33,37 @@ pub struct Keyring {
     masters: MasterKeys,
     keystore: Keystore,
     audit: AuditKey,
+    rings: KeyCache<Arc<DataKeyRing>>,
+    hmac_keys: KeyCache<Arc<zeroize::Zeroizing<[u8; 32]>>>,
+}
+
+/// How long an unwrapped key stays cached (must stay below the rotation grace period).
+pub const KEY_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// A tiny time-bounded cache of unwrapped keys by scope.
+struct KeyCache<T: Clone>(std::sync::Mutex<std::collections::HashMap<String, (std::time::Instant, T)>>);
+
+impl<T: Clone> KeyCache<T> {
+    fn new() -> Self {
+        Self(std::sync::Mutex::new(std::collections::HashMap::new()))
+    }
+    fn get(&self, scope: &str) -> Option<T> {
+        let map = self.0.lock().ok()?;
+        map.get(scope).filter(|(at, _)| at.elapsed() < KEY_CACHE_TTL).map(|(_, v)| v.clone())
+    }
+    fn put(&self, scope: String, value: T) {
+        if let Ok(mut map) = self.0.lock() {
+            if map.len() > 10_000 {
+                map.retain(|_, (at, _)| at.elapsed() < KEY_CACHE_TTL);
+            }
+            map.insert(scope, (std::time::Instant::now(), value));
+        }
+    }
+    fn forget_prefix(&self, prefix: &str) {
+        if let Ok(mut map) = self.0.lock() {
+            map.retain(|k, _| !k.starts_with(prefix));
+        }
+    }
 }
 
 impl Keyring {
@@ -43,7 +77,7 @@ impl Keyring {
                 key
             }
         };
-        Ok(Self { masters, keystore, audit })
+        Ok(Self { masters, keystore, audit, rings: KeyCache::new(), hmac_keys: KeyCache::new() })
     }
 
     pub fn audit_key(&self) -> &AuditKey {
@@ -65,6 +99,16 @@ impl Keyring {
     /// The tenant's live data-key versions, read now.
     pub async fn tenant(&self, tenant: TenantId) -> Result<Arc<DataKeyRing>, AccountError> {
         let scope = tenant_scope(tenant);
+        if let Some(ring) = self.rings.get(&scope) {
+            return Ok(ring);
+        }
+        let ring = self.tenant_uncached(&scope).await?;
+        self.rings.put(scope, ring.clone());
+        Ok(ring)
+    }
+
+    async fn tenant_uncached(&self, scope: &str) -> Result<Arc<DataKeyRing>, AccountError> {
+        let scope = scope.to_string();
         let stored = self.keystore.keys(&scope).await?;
         let keys = stored
             .iter()
@@ -77,16 +121,20 @@ impl Keyring {
     /// Adds a new newest version of the tenant's key; returns its version. Old versions stay
     /// readable until [`Keyring::retire_old_tenant_keys`].
     pub async fn add_tenant_key_version(&self, tenant: TenantId) -> Result<u32, AccountError> {
+        self.rings.forget_prefix(&tenant_scope(tenant));
         let ring = self.tenant(tenant).await?;
         let version = ring.newest().version() + 1;
         let key = DataKey::generate(version);
         let scope = tenant_scope(tenant);
         self.keystore.put(&scope, version, &self.masters.wrap_data_key(&scope, &key), now_unix()).await?;
+        self.rings.forget_prefix(&scope);
         Ok(version)
     }
 
     pub async fn retire_old_tenant_keys(&self, tenant: TenantId, keep_from: u32) -> Result<u64, AccountError> {
-        Ok(self.keystore.retire_below(&tenant_scope(tenant), keep_from).await?)
+        let n = self.keystore.retire_below(&tenant_scope(tenant), keep_from).await?;
+        self.rings.forget_prefix(&tenant_scope(tenant));
+        Ok(n)
     }
 
     /// Re-wraps every key not yet under the current master. Returns how many.
@@ -112,6 +160,20 @@ impl Keyring {
         purpose: &str,
     ) -> Result<zeroize::Zeroizing<[u8; 32]>, AccountError> {
         let scope = format!("{}:{purpose}", tenant_scope(tenant));
+        if let Some(key) = self.hmac_keys.get(&scope) {
+            return Ok(zeroize::Zeroizing::new(**key));
+        }
+        let key = self.tenant_hmac_key_uncached(tenant, &scope).await?;
+        self.hmac_keys.put(scope, Arc::new(zeroize::Zeroizing::new(*key)));
+        Ok(key)
+    }
+
+    async fn tenant_hmac_key_uncached(
+        &self,
+        tenant: TenantId,
+        scope: &str,
+    ) -> Result<zeroize::Zeroizing<[u8; 32]>, AccountError> {
+        let scope = scope.to_string();
         for _ in 0..3 {
             if let Some(k) = self.keystore.keys(&scope).await?.last() {
                 return self.masters.unwrap(&scope, &k.wrapped).map_err(crypto);
@@ -135,6 +197,8 @@ impl Keyring {
     /// tombstone (HMAC'd with the audit key so it cannot be forged). Irreversible by design.
     pub async fn shred_tenant(&self, tenant: TenantId) -> Result<u64, AccountError> {
         let scope = tenant_scope(tenant);
+        self.rings.forget_prefix(&scope);
+        self.hmac_keys.forget_prefix(&scope);
         let now = now_unix();
         let mut n = 0;
         for purpose in TENANT_HMAC_PURPOSES {

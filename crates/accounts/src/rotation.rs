@@ -25,6 +25,9 @@ impl Accounts {
     /// tenant under it (in one transaction), then destroys the old versions. Audited.
     pub async fn rotate_tenant_key(&self, tenant: TenantId, actor: &str) -> Result<TenantRotation, AccountError> {
         let new_version = self.keys.add_tenant_key_version(tenant).await?;
+        // Servers cache unwrapped keys for up to a second: let every cache that predates the new
+        // version expire before any value is sealed under it, so no reader meets an unknown key.
+        tokio::time::sleep(crate::keys::KEY_CACHE_TTL).await;
         let mut reencrypted = self.reencrypt_tenant(tenant).await?;
         // A request that read the key list just before the new version existed may still commit
         // a value under an old version: wait out such a window, then sweep once more.
