@@ -307,8 +307,9 @@ pub async fn run(services: &crate::Services, opts: &DemoOptions) -> anyhow::Resu
             follow_up_days: follow_up,
         })
         .collect();
-    // Enough providers for the requested history (about 4,000 appointments each over two years).
-    let provider_count = ROLES.len().max(opts.appointments.div_ceil(4_000));
+    // Enough providers for the requested history: a provider fits about 3,500 appointments in two
+    // years of 9-hour days, so plan for 2,500 each and leave the calendar room to breathe.
+    let provider_count = ROLES.len().max(opts.appointments.div_ceil(2_500));
     let mut providers: Vec<Provider> = (0..provider_count)
         .map(|i| {
             let (_, categories) = ROLES[i % ROLES.len()];
@@ -403,7 +404,7 @@ pub async fn run(services: &crate::Services, opts: &DemoOptions) -> anyhow::Resu
     let mut completed: Vec<usize> = Vec::new();
     let horizon_days = 730 + 21;
     let mut round = 0;
-    while appts.len() < opts.appointments && round < 50 {
+    while appts.len() < opts.appointments && round < 200 {
         for client_id in &client_ids {
             if appts.len() >= opts.appointments {
                 break;
@@ -419,8 +420,8 @@ pub async fn run(services: &crate::Services, opts: &DemoOptions) -> anyhow::Resu
             let slots = (service.duration_min + service.buffer_min + SLOT_MIN - 1) / SLOT_MIN;
             let preferred_slot = rng.gen_range(0..((DAY_END_MIN - DAY_START_MIN) / SLOT_MIN - slots).max(1));
             let cycle = service.cycle_days.unwrap_or(60);
-            // Later rounds (second services) start later in the two years.
-            let mut day = rng.gen_range(0..(730 - round * 60).max(30)) + round * 30;
+            // Each pass adds another series (a second or third service) starting anywhere in the two years.
+            let mut day = rng.gen_range(0..730);
             let loyalty: f64 = rng.gen_range(0.75..0.97);
             while day < horizon_days && appts.len() < opts.appointments {
                 let date = first_day.checked_add(jiff::Span::new().days(day))?;
@@ -478,6 +479,13 @@ pub async fn run(services: &crate::Services, opts: &DemoOptions) -> anyhow::Resu
             }
         }
         round += 1;
+    }
+    if appts.len() < opts.appointments {
+        bail!(
+            "the calendar could hold only {} of the {} appointments asked for; ask for fewer",
+            appts.len(),
+            opts.appointments
+        );
     }
     appts.sort_by_key(|a| a.starts_at);
     summary.upcoming = appts.iter().filter(|a| a.status == "booked").count();
