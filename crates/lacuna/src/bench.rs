@@ -172,13 +172,9 @@ pub fn print_http(results: &[HttpBenchResult]) {
     }
 }
 
-/// `lacuna bench audit`: builds a chain of `events` audit events in one tenant (bulk append, each
-/// entry chained exactly as in production), then times `audit verify` over it.
-pub async fn audit(backend: Backend, events: u64) -> anyhow::Result<(f64, u64, f64)> {
-    use lacuna_storage::audit::NewAuditEvent;
-    let scratch = Scratch::new(backend).await?;
-    let services = crate::open_services(&scratch.config).await?;
-    let session = services
+/// Signs up a fresh practice in the benchmark's scratch store.
+async fn bench_practice(services: &crate::Services) -> anyhow::Result<lacuna_accounts::IssuedSession> {
+    Ok(services
         .accounts
         .signup(
             lacuna_accounts::SignupInput {
@@ -189,7 +185,16 @@ pub async fn audit(backend: Backend, events: u64) -> anyhow::Result<(f64, u64, f
             },
             &lacuna_accounts::RequestMeta::default(),
         )
-        .await?;
+        .await?)
+}
+
+/// `lacuna bench audit`: builds a chain of `events` audit events in one tenant (bulk append, each
+/// entry chained exactly as in production), then times `audit verify` over it.
+pub async fn audit(backend: Backend, events: u64) -> anyhow::Result<(f64, u64, f64)> {
+    use lacuna_storage::audit::NewAuditEvent;
+    let scratch = Scratch::new(backend).await?;
+    let services = crate::open_services(&scratch.config).await?;
+    let session = bench_practice(&services).await?;
     let key = services.accounts.keyring().audit_key().clone();
     let bar = indicatif::ProgressBar::new(events).with_style(
         indicatif::ProgressStyle::with_template("writing audit events {bar:40} {pos}/{len} {elapsed}")
@@ -587,18 +592,7 @@ async fn search(client: &reqwest::Client, base: &str, cookie: &str, q: &str) -> 
 pub async fn outbox(backend: Backend, messages: u64) -> anyhow::Result<(f64, u64, f64)> {
     let scratch = Scratch::new(backend).await?;
     let services = crate::open_services(&scratch.config).await?;
-    let session = services
-        .accounts
-        .signup(
-            lacuna_accounts::SignupInput {
-                practice_name: "Bench Spa".into(),
-                name: "Bench Owner".into(),
-                email: format!("bench-{}@example.com", uuid::Uuid::new_v4().simple()),
-                password: "bench password 123".into(),
-            },
-            &lacuna_accounts::RequestMeta::default(),
-        )
-        .await?;
+    let session = bench_practice(&services).await?;
     let principal =
         services.accounts.authenticate_session(&session.cookie_value, lacuna_accounts::RequestMeta::default()).await?;
     let practice = lacuna_practice::Practice::new(services.accounts.clone());
