@@ -168,6 +168,34 @@ impl Keyring {
         Ok(key)
     }
 
+    /// Rotates a tenant's keyed-hash key for `purpose` (e.g. `pseudonym`): a new version becomes
+    /// current at once in this process (other processes see it within [`KEY_CACHE_TTL`]); the old
+    /// one stays until [`Self::retire_old_tenant_hmac_keys`]. Returns `(old, new)`.
+    pub async fn rotate_tenant_hmac_key(
+        &self,
+        tenant: TenantId,
+        purpose: &str,
+    ) -> Result<(zeroize::Zeroizing<[u8; 32]>, zeroize::Zeroizing<[u8; 32]>), AccountError> {
+        let old = self.tenant_hmac_key(tenant, purpose).await?;
+        let scope = format!("{}:{purpose}", tenant_scope(tenant));
+        let version = self.keystore.keys(&scope).await?.last().map_or(1, |k| k.version) + 1;
+        let mut fresh = zeroize::Zeroizing::new([0u8; 32]);
+        rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, fresh.as_mut());
+        self.keystore.put(&scope, version, &self.masters.wrap(&scope, &fresh), now_unix()).await?;
+        self.hmac_keys.forget_prefix(&scope);
+        Ok((old, fresh))
+    }
+
+    /// Destroys every version of a tenant's keyed-hash key for `purpose` but the current one:
+    /// what was minted under them can no longer be recomputed by anyone. Returns versions removed.
+    pub async fn retire_old_tenant_hmac_keys(&self, tenant: TenantId, purpose: &str) -> Result<u64, AccountError> {
+        let scope = format!("{}:{purpose}", tenant_scope(tenant));
+        match self.keystore.keys(&scope).await?.last() {
+            Some(current) => Ok(self.keystore.retire_below(&scope, current.version).await?),
+            None => Ok(0),
+        }
+    }
+
     async fn tenant_hmac_key_uncached(
         &self,
         tenant: TenantId,

@@ -20,7 +20,7 @@ mod throttle;
 pub use audit::ChainReport;
 pub use credentials::Credential;
 pub use error::AccountError;
-pub use keys::Keyring;
+pub use keys::{KEY_CACHE_TTL, Keyring};
 pub use members::{MemberChange, NewMember};
 pub use mfa::{Enrollment, MfaState, MfaStatus, STEP_UP_WINDOW_SECS};
 

@@ -6,6 +6,7 @@
 
 mod card;
 mod ids;
+mod pseudonyms;
 mod rbac;
 mod values;
 
@@ -13,5 +14,6 @@ pub use card::{contains_card_number, luhn_valid};
 pub use ids::{
     AppointmentId, ClientId, LocationId, MessageId, PaymentId, PlanId, ProviderId, ServiceId, TenantId, TokenId, UserId,
 };
+pub use pseudonyms::rename_tokens;
 pub use rbac::{MfaPolicy, Permission, PermissionSet, Role};
 pub use values::{Email, Password, ValidationError, required_text};

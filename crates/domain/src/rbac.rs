@@ -60,6 +60,14 @@ permissions! {
     MessagesRead = "messages.read",
     /// Download CSV exports (privileged, recorded).
     ExportsCreate = "exports.create",
+    /// See Insight's gaps, proposed actions and triggers (pseudonyms only).
+    InsightRead = "insight.read",
+    /// Approve or decline proposed actions (as far as the approval policy allows the role).
+    InsightApprove = "insight.approve",
+    /// Set the approval policy and rotate the pseudonym key.
+    InsightManage = "insight.manage",
+    /// Send pseudonymous events to Insight (`POST /insight/events`, for an external system's token).
+    InsightIngest = "insight.ingest",
 }
 
 impl Permission {
@@ -173,6 +181,8 @@ impl Role {
                 PaymentsRefund,
                 MessagesRead,
                 ExportsCreate,
+                InsightRead,
+                InsightApprove,
             ]),
             Role::Provider => PermissionSet::of(&[AccountRead, ClientsRead, ScheduleRead, AppointmentsWrite]),
             Role::FrontDesk => PermissionSet::of(&[
@@ -184,6 +194,7 @@ impl Role {
                 PlansManage,
                 PaymentsWrite,
                 MessagesRead,
+                InsightRead,
             ]),
         }
     }

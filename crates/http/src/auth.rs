@@ -73,6 +73,11 @@ requirements! {
     PaymentsRefund => Some(Permission::PaymentsRefund), PRIVILEGED;
     MessagesRead => Some(Permission::MessagesRead);
     ExportsCreate => Some(Permission::ExportsCreate), PRIVILEGED;
+    InsightRead => Some(Permission::InsightRead);
+    InsightApprove => Some(Permission::InsightApprove);
+    InsightManage => Some(Permission::InsightManage);
+    InsightRotate => Some(Permission::InsightManage), PRIVILEGED;
+    InsightIngest => Some(Permission::InsightIngest);
 }
 
 /// An authenticated principal who holds `R`'s permission.

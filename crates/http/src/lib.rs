@@ -33,6 +33,7 @@ use std::sync::Arc;
 pub struct AppState {
     pub accounts: Accounts,
     pub practice: Practice,
+    pub insight: lacuna_insight_service::InsightService,
     pub(crate) http: Arc<HttpSettings>,
     pub request_log: request_log::RequestLogger,
     pub trust: trust::TrustState,
@@ -69,10 +70,10 @@ impl std::fmt::Debug for HttpSettings {
 
 impl AppState {
     /// Builds the state and starts the request-log writer (needs a running Tokio runtime).
-    pub fn new(accounts: Accounts, http: HttpSettings) -> Self {
+    pub fn new(accounts: Accounts, insight: lacuna_insight_service::InsightService, http: HttpSettings) -> Self {
         let request_log = request_log::RequestLogger::start(accounts.store().clone());
         let practice = Practice::new(accounts.clone());
-        Self { accounts, practice, http: Arc::new(http), request_log, trust: trust::TrustState::default() }
+        Self { accounts, practice, insight, http: Arc::new(http), request_log, trust: trust::TrustState::default() }
     }
 }
 

@@ -22,11 +22,13 @@
 //! crate cannot and must not map them back to a person. It depends on no other crate of the
 //! workspace, so nothing from Practice can leak in through a type.
 
+pub mod actions;
 mod detect;
 mod event;
 pub mod gaps;
 mod phi;
 
+pub use actions::{ActionKind, Decision, Policy, PolicyMode, gap_key};
 pub use detect::{IdentifierKind, UnknownIdentifierKind, classify};
 pub use event::{
     AppointmentRef, ClientPseudonym, Days, EventId, EventKind, FIELDS, InsightEvent, LocationId, MAX_DAYS,

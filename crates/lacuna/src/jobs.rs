@@ -11,6 +11,8 @@ pub const PURGE_EVERY: Duration = Duration::from_secs(6 * 3600);
 pub const VERIFY_EVERY: Duration = Duration::from_secs(3600);
 pub const RETENTION_EVERY: Duration = Duration::from_secs(3600);
 pub const INSIGHT_FEED_EVERY: Duration = Duration::from_secs(5);
+/// How often current gaps are turned into proposed actions.
+pub const INSIGHT_PROPOSE_EVERY: Duration = Duration::from_secs(60);
 pub const BACKUP_EVERY: Duration = Duration::from_secs(24 * 3600);
 pub const DELIVER_EVERY: Duration = Duration::from_secs(30);
 pub const REMINDERS_EVERY: Duration = Duration::from_secs(300);
@@ -139,6 +141,50 @@ pub async fn deliver_insight_events(services: &crate::Services) -> anyhow::Resul
     Ok(accepted_total)
 }
 
+/// Hands Insight's pending triggers (approved actions) to the Practice side, which alone maps a
+/// pseudonym to a client and queues the message (consent and quiet hours respected), and records
+/// the outcome back in Insight. Idempotent by trigger id on both sides. Returns triggers handled.
+pub async fn deliver_insight_triggers(services: &crate::Services) -> anyhow::Result<u64> {
+    let practice = lacuna_practice::Practice::new(services.accounts.clone());
+    let mut handled = 0;
+    for tenant in services.store.tenant_ids().await? {
+        for t in services.insight_service.pending_triggers(tenant, 100).await? {
+            let slot =
+                t.slot_starts_at.as_deref().and_then(|s| s.parse::<jiff::Timestamp>().ok()).map(|s| s.as_second());
+            let input = lacuna_practice::triggers::TriggerIn {
+                id: &t.id,
+                action_kind: t.kind.as_str(),
+                client_pseudonym: &t.client,
+                service_category: t.service_category.as_deref(),
+                slot_starts_at: slot,
+            };
+            match practice.carry_out_trigger(tenant, &input).await {
+                Ok(outcome) => {
+                    services.insight_service.finish_trigger(tenant, &t.id, "delivered", outcome).await?;
+                    handled += 1;
+                }
+                // Left pending: the next run tries again.
+                Err(e) => {
+                    tracing::error!(%tenant, trigger = %t.id, error = %e, "carrying out an Insight trigger failed")
+                }
+            }
+        }
+    }
+    Ok(handled)
+}
+
+/// Turns every tenant's current gaps into proposed actions under its approval policy.
+pub async fn propose_insight_actions(services: &crate::Services) -> anyhow::Result<u64> {
+    let mut n = 0;
+    for tenant in services.store.tenant_ids().await? {
+        match services.insight_service.propose(tenant).await {
+            Ok(r) => n += r.proposed + r.auto_approved,
+            Err(e) => tracing::error!(%tenant, error = %e, "proposing Insight actions failed"),
+        }
+    }
+    Ok(n)
+}
+
 /// Forgets idempotency keys older than their lifetime (24 hours), tenant by tenant.
 pub async fn purge_idempotency_keys(services: &crate::Services, now: i64) -> anyhow::Result<u64> {
     let before = now - lacuna_http::IDEMPOTENCY_KEY_LIFETIME_SECS;
@@ -212,6 +258,19 @@ pub fn spawn(services: crate::Services, config: crate::Config, trust: TrustState
             tick.tick().await;
             if let Err(e) = deliver_insight_events(&feed).await {
                 tracing::error!(error = %e, "insight feed delivery failed");
+            }
+            if let Err(e) = deliver_insight_triggers(&feed).await {
+                tracing::error!(error = %e, "insight trigger delivery failed");
+            }
+        }
+    });
+    let propose = services.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(INSIGHT_PROPOSE_EVERY);
+        loop {
+            tick.tick().await;
+            if let Err(e) = propose_insight_actions(&propose).await {
+                tracing::error!(error = %e, "insight proposals failed");
             }
         }
     });

@@ -135,6 +135,8 @@ pub struct Services {
     pub insight: lacuna_storage::insight::InsightStore,
     /// Insight's boundary: every event from Practice or outside passes it first.
     pub phi_guard: Arc<lacuna_insight::PhiGuard>,
+    /// Insight at work: warm gap engines, proposed actions, the approval policy, triggers.
+    pub insight_service: lacuna_insight_service::InsightService,
     /// Outcome of the start-up crypto self-test.
     pub crypto_self_test: lacuna_http::trust::CryptoSelfTest,
 }
@@ -187,7 +189,10 @@ pub async fn open_services(config: &Config) -> anyhow::Result<Services> {
     let insight = lacuna_storage::insight::InsightStore::open(&config.insight_store_config())
         .await
         .context("opening Insight's store")?;
-    Ok(Services { store, accounts, insight, phi_guard: Arc::new(lacuna_insight::PhiGuard::new()), crypto_self_test })
+    let phi_guard = Arc::new(lacuna_insight::PhiGuard::new());
+    let insight_service =
+        lacuna_insight_service::InsightService::new(insight.clone(), phi_guard.clone(), accounts.clone());
+    Ok(Services { store, accounts, insight, phi_guard, insight_service, crypto_self_test })
 }
 
 /// Everything `serve` runs: the services and the router over them.
@@ -217,7 +222,7 @@ pub async fn build(config: &Config) -> anyhow::Result<App> {
         security_expires: lacuna_storage::now_unix() + config.security_expires_days * 86_400,
         stripe_webhook_secret: config.stripe_webhook_secret.clone().filter(|s| !s.is_empty()),
     };
-    let state = AppState::new(accounts, settings);
+    let state = AppState::new(accounts, services.insight_service.clone(), settings);
     state.trust.set_crypto(services.crypto_self_test.clone());
     let (router, openapi) = lacuna_http::app(state.clone());
     Ok(App { state, store, router, openapi, tls, listen: config.listen, services })

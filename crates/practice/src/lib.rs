@@ -20,6 +20,7 @@ pub mod messages;
 pub mod payments;
 pub mod plans;
 pub mod search;
+pub mod triggers;
 pub mod webhooks;
 
 pub use error::PracticeError;

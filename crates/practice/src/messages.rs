@@ -176,7 +176,7 @@ fn when(unix: i64) -> String {
 }
 
 /// Seals a payload for message `id`.
-fn seal(keys: &TenantKeys, id: MessageId, p: &Payload) -> Result<Vec<u8>> {
+pub(crate) fn seal(keys: &TenantKeys, id: MessageId, p: &Payload) -> Result<Vec<u8>> {
     let json = zeroize::Zeroizing::new(serde_json::to_string(p).map_err(|e| PracticeError::Crypto(e.to_string()))?);
     Ok(keys.seal(TABLE, COLUMN, &id.to_string(), &json))
 }

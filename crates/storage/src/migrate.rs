@@ -28,6 +28,11 @@ pub const MIGRATIONS_SQLITE: &[Migration] = &[
         name: "insight_outbox",
         sql: include_str!("../migrations/sqlite/0011_insight_outbox.sql"),
     },
+    Migration {
+        version: 30,
+        name: "insight_triggers",
+        sql: include_str!("../migrations/sqlite/0030_insight_triggers.sql"),
+    },
 ];
 
 pub const MIGRATIONS_POSTGRES: &[Migration] = &[
@@ -47,6 +52,11 @@ pub const MIGRATIONS_POSTGRES: &[Migration] = &[
         version: 11,
         name: "insight_outbox",
         sql: include_str!("../migrations/postgres/0011_insight_outbox.sql"),
+    },
+    Migration {
+        version: 30,
+        name: "insight_triggers",
+        sql: include_str!("../migrations/postgres/0030_insight_triggers.sql"),
     },
 ];
 

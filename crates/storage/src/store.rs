@@ -41,6 +41,7 @@ const APP_GRANTS: &[(&str, &str)] = &[
     ("exports", "SELECT, INSERT"),
     ("idempotency_keys", "SELECT, INSERT, UPDATE, DELETE"),
     ("insight_outbox", "SELECT, INSERT, UPDATE, DELETE"),
+    ("insight_triggers", "SELECT, INSERT"),
     ("stripe_events", "SELECT, INSERT, DELETE"),
 ];
 
@@ -73,6 +74,7 @@ pub(crate) const TENANT_TABLES: &[&str] = &[
     "exports",
     "idempotency_keys",
     "insight_outbox",
+    "insight_triggers",
     "stripe_events",
 ];
 

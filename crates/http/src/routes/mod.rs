@@ -5,6 +5,7 @@
 mod accounts;
 mod audit;
 mod export;
+mod insight;
 mod members;
 mod meta;
 mod mfa;
@@ -112,6 +113,17 @@ pub(crate) fn build(state: AppState) -> (axum::Router, utoipa::openapi::OpenApi)
         .routes(routes!(practice::appointments::no_show))
         .routes(routes!(practice::appointments::complete))
         .routes(routes!(practice::appointments::availability))
+        .routes(routes!(insight::ingest))
+        .routes(routes!(insight::gaps))
+        .routes(routes!(insight::actions))
+        .routes(routes!(insight::propose))
+        .routes(routes!(insight::approve))
+        .routes(routes!(insight::decline))
+        .routes(routes!(insight::get_policy))
+        .routes(routes!(insight::set_policy))
+        .routes(routes!(insight::triggers))
+        .routes(routes!(insight::rejections))
+        .routes(routes!(insight::rotate_pseudonyms))
         .split_for_parts();
     let doc_json = std::sync::Arc::new(doc.clone());
     let router = router

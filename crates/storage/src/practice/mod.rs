@@ -9,6 +9,7 @@ pub mod clients;
 pub mod exports;
 pub mod idempotency;
 pub mod insight_outbox;
+pub mod insight_triggers;
 pub mod outbox;
 pub mod payments;
 pub mod plans;

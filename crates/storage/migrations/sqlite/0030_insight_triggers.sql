@@ -1,0 +1,14 @@
+-- Triggers from Insight that the Practice side has carried out: one row per trigger id, so a
+-- trigger delivered twice is carried out once. The outcome says what was done (queued, no
+-- consent, unknown client, sent to the external system); no personal data.
+CREATE TABLE insight_triggers (
+    tenant_id       TEXT NOT NULL REFERENCES tenants (id),
+    id              TEXT NOT NULL,
+    action_kind     TEXT NOT NULL,
+    outcome         TEXT NOT NULL,
+    message_id      TEXT,
+    received_at     INTEGER NOT NULL,
+    PRIMARY KEY (tenant_id, id)
+);
+CREATE TRIGGER insight_triggers_tenant_immutable BEFORE UPDATE OF tenant_id ON insight_triggers
+BEGIN SELECT RAISE(ABORT, 'tenant_id is immutable'); END;
