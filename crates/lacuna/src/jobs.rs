@@ -173,6 +173,24 @@ pub async fn deliver_insight_triggers(services: &crate::Services) -> anyhow::Res
     Ok(handled)
 }
 
+/// Delivers due trigger webhooks to practices' external systems (signed, retried with backoff).
+pub async fn deliver_trigger_webhooks(
+    services: &crate::Services,
+) -> anyhow::Result<lacuna_practice::triggers::WebhookReport> {
+    let practice = lacuna_practice::Practice::new(services.accounts.clone());
+    let http = webhook_client()?;
+    Ok(practice.deliver_trigger_webhooks(&http, now_unix()).await?)
+}
+
+fn webhook_client() -> anyhow::Result<reqwest::Client> {
+    static CLIENT: std::sync::OnceLock<reqwest::Client> = std::sync::OnceLock::new();
+    if let Some(c) = CLIENT.get() {
+        return Ok(c.clone());
+    }
+    let c = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build()?;
+    Ok(CLIENT.get_or_init(|| c).clone())
+}
+
 /// Turns every tenant's current gaps into proposed actions under its approval policy.
 pub async fn propose_insight_actions(services: &crate::Services) -> anyhow::Result<u64> {
     let mut n = 0;
@@ -261,6 +279,9 @@ pub fn spawn(services: crate::Services, config: crate::Config, trust: TrustState
             }
             if let Err(e) = deliver_insight_triggers(&feed).await {
                 tracing::error!(error = %e, "insight trigger delivery failed");
+            }
+            if let Err(e) = deliver_trigger_webhooks(&feed).await {
+                tracing::error!(error = %e, "trigger webhook delivery failed");
             }
         }
     });

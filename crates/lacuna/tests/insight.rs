@@ -16,6 +16,7 @@ both_backends!(
     the_phi_guard_refuses_a_whole_batch_and_counts_it,
     auto_approval_within_the_policy_limits_only,
     pseudonym_rotation_carries_history_over,
+    triggers_for_an_external_system_go_out_as_signed_webhooks,
 );
 
 const DAY: i64 = 86_400;
@@ -316,4 +317,94 @@ async fn pseudonym_rotation_carries_history_over(b: Backend) {
     assert_eq!(practice.carry_out_trigger(tenant, &fresh).await.unwrap(), "queued");
     let audit = app.get("/api/v1/audit?limit=100", &owner).await.body.to_string();
     assert!(audit.contains("insight.pseudonym_key.rotate") && audit.contains("insight.pseudonyms.remap"), "{audit}");
+}
+
+type Seen = std::sync::Arc<std::sync::Mutex<Vec<(String, String, String)>>>;
+
+/// A local receiver standing in for an external practice system: fails its first request.
+async fn webhook_sink() -> (String, Seen) {
+    use axum::http::HeaderMap;
+    let seen: Seen = Default::default();
+    let s = seen.clone();
+    let router = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move |headers: HeaderMap, body: String| {
+            let s = s.clone();
+            async move {
+                let h = |n: &str| headers.get(n).and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
+                let mut seen = s.lock().unwrap();
+                seen.push((h("lacuna-signature"), h("lacuna-trigger-id"), body));
+                if seen.len() == 1 { StatusCode::INTERNAL_SERVER_ERROR } else { StatusCode::OK }
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    (format!("http://{addr}/hook"), seen)
+}
+
+async fn triggers_for_an_external_system_go_out_as_signed_webhooks(b: Backend) {
+    let app = TestApp::spawn(b).await;
+    let owner = app.signup("Glow", "owner@glow.test").await;
+    let (url, seen) = webhook_sink().await;
+    let r = app
+        .call(Method::PUT, "/api/v1/insight/webhook", Some(&owner), Some(json!({"url": "http://example.com/x"})))
+        .await;
+    assert_eq!(
+        (r.status, r.error_field()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("url")),
+        "plain http only on loopback"
+    );
+    let r = app.call(Method::PUT, "/api/v1/insight/webhook", Some(&owner), Some(json!({"url": url}))).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    let secret = r.body["secret"].as_str().unwrap().to_string();
+
+    // The external system's own pseudonym: not a client of this practice.
+    let theirs = "p_abcdefghijklmnopqrstuvwxyz";
+    let p = minter(&app, &owner).await;
+    let mut event = completed(&p, "unused", 120);
+    event["client"] = json!(theirs);
+    let token = ingest_token(&app, &owner).await;
+    assert_eq!(send(&app, &token, vec![event]).await.status, StatusCode::ACCEPTED);
+    assert_eq!(app.post("/api/v1/insight/actions/propose", &owner, json!({})).await.body["proposed"], 1);
+    let action = app.get("/api/v1/insight/actions", &owner).await.body[0]["id"].as_str().unwrap().to_string();
+    assert_eq!(
+        app.post(&format!("/api/v1/insight/actions/{action}/approve"), &owner, json!({})).await.status,
+        StatusCode::OK
+    );
+    assert_eq!(lacuna::jobs::deliver_insight_triggers(&app.app.services).await.unwrap(), 1);
+    let trigger = app.get("/api/v1/insight/triggers", &owner).await.body[0].clone();
+    assert_eq!(trigger["outcome"], "webhook");
+
+    // First attempt fails (500): retried later, not lost; the second is delivered.
+    let r = lacuna::jobs::deliver_trigger_webhooks(&app.app.services).await.unwrap();
+    assert_eq!((r.delivered, r.retrying, r.failed), (0, 1, 0));
+    assert_eq!(
+        lacuna::jobs::deliver_trigger_webhooks(&app.app.services).await.unwrap().retrying,
+        0,
+        "waits for its backoff"
+    );
+    app.owner_sql("UPDATE trigger_webhooks SET next_attempt_at = 0").await;
+    let r = lacuna::jobs::deliver_trigger_webhooks(&app.app.services).await.unwrap();
+    assert_eq!((r.delivered, r.retrying, r.failed), (1, 0, 0));
+    app.owner_sql("UPDATE trigger_webhooks SET next_attempt_at = 0").await;
+    assert_eq!(lacuna::jobs::deliver_trigger_webhooks(&app.app.services).await.unwrap().delivered, 0, "delivered once");
+
+    let seen = seen.lock().unwrap().clone();
+    assert_eq!(seen.len(), 2);
+    for (signature, trigger_id, body) in &seen {
+        assert_eq!(trigger_id, trigger["id"].as_str().unwrap(), "idempotent by trigger id");
+        let t: i64 = signature.split(',').next().unwrap().trim_start_matches("t=").parse().unwrap();
+        assert_eq!(signature, &lacuna_practice::triggers::sign_webhook(secret.as_bytes(), t, body));
+        assert_ne!(signature, &lacuna_practice::triggers::sign_webhook(b"whsec_wrong", t, body));
+        assert!((lacuna_storage::now_unix() - t).abs() < 60);
+        let body: Value = serde_json::from_str(body).unwrap();
+        assert_eq!((body["client"].as_str(), body["action_kind"].as_str()), (Some(theirs), Some("rebook_nudge")));
+    }
+    let audit = app.get("/api/v1/audit?limit=100", &owner).await.body.to_string();
+    assert!(
+        audit.contains("insight.webhook.set") && !audit.contains(&secret),
+        "the secret never reaches the audit trail"
+    );
 }

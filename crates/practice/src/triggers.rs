@@ -45,6 +45,23 @@ pub mod outcome {
     pub const NO_CONTACT: &str = "no_contact";
     /// The pseudonym maps to no current client (deleted, or minted under a retired key).
     pub const UNKNOWN_CLIENT: &str = "unknown_client";
+    /// Not a client of ours: sent to the practice's external system as a signed webhook.
+    pub const WEBHOOK: &str = "webhook";
+}
+
+/// The header carrying `t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>`.
+pub const SIGNATURE_HEADER: &str = "Lacuna-Signature";
+/// The header naming the trigger: receivers deduplicate on it.
+pub const TRIGGER_ID_HEADER: &str = "Lacuna-Trigger-Id";
+const ENDPOINT_TABLE: &str = "trigger_endpoints";
+const ENDPOINT_COLUMN: &str = "secret_ct";
+
+/// What one run of webhook delivery did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct WebhookReport {
+    pub delivered: u64,
+    pub retrying: u64,
+    pub failed: u64,
 }
 
 impl Practice {
@@ -71,10 +88,28 @@ impl Practice {
         }
         let now = now_unix();
         let Some(client_id) = self.client_for_pseudonym(tenant, t.client_pseudonym).await? else {
+            // Not ours: the practice's external system minted it, and only it can act on it.
             let mut tx = self.store().tenant(tenant).write().await?;
-            tx.record_trigger(t.id, t.action_kind, outcome::UNKNOWN_CLIENT, None, now).await?;
+            let result = if tx.trigger_endpoint().await?.is_some() {
+                let body = serde_json::json!({
+                    "trigger_id": t.id,
+                    "action_kind": t.action_kind,
+                    "client": t.client_pseudonym,
+                    "service_category": t.service_category,
+                    "slot_starts_at": t.slot_starts_at.map(crate::insight_feed::instant),
+                });
+                tx.enqueue_trigger_webhook(t.id, &body.to_string(), now).await?;
+                outcome::WEBHOOK
+            } else {
+                outcome::UNKNOWN_CLIENT
+            };
+            if !tx.record_trigger(t.id, t.action_kind, result, None, now).await? {
+                drop(tx);
+                let done = self.store().tenant(tenant).read().await?.trigger_outcome(t.id).await?;
+                return Ok(done.as_deref().map_or(result, known_outcome));
+            }
             tx.commit().await?;
-            return Ok(outcome::UNKNOWN_CLIENT);
+            return Ok(result);
         };
         let keys = self.keys(tenant).await?;
         let mut tx = self.store().tenant(tenant).write().await?;
@@ -159,6 +194,104 @@ impl Practice {
         Ok(map)
     }
 
+    /// Sets the external practice system that receives triggers for pseudonyms that are not
+    /// clients of this practice (owners: `insight.manage`). Returns the signing secret, shown
+    /// once; it is stored sealed with the tenant's data key. `https://` only, except loopback.
+    pub async fn set_trigger_endpoint(&self, p: &Principal, url: &str) -> Result<String> {
+        p.require(Permission::InsightManage)?;
+        let url = url.trim();
+        let loopback = ["http://127.0.0.1:", "http://localhost:", "http://[::1]:"].iter().any(|l| url.starts_with(l));
+        if !(url.starts_with("https://") || loopback) || url.len() > 2000 || url.chars().any(char::is_whitespace) {
+            return Err(PracticeError::invalid("url", "must be an https:// URL"));
+        }
+        let mut raw = [0u8; 32];
+        rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut raw);
+        let secret = format!("whsec_{}", hex::encode(raw));
+        let keys = self.keys(p.tenant).await?;
+        let row = lacuna_storage::practice::insight_triggers::TriggerEndpointRow {
+            url: url.to_string(),
+            secret_ct: keys.seal(ENDPOINT_TABLE, ENDPOINT_COLUMN, &p.tenant.to_string(), &secret),
+            created_at: now_unix(),
+        };
+        let mut tx = self.write(p, Permission::InsightManage).await?;
+        tx.set_trigger_endpoint(&row).await?;
+        self.audit(&mut tx, p, "insight.webhook.set", None, serde_json::json!({"url": url})).await?;
+        tx.commit().await?;
+        Ok(secret)
+    }
+
+    /// Removes the external system's endpoint; queued deliveries to it fail.
+    pub async fn delete_trigger_endpoint(&self, p: &Principal) -> Result<()> {
+        let mut tx = self.write(p, Permission::InsightManage).await?;
+        if !tx.delete_trigger_endpoint().await? {
+            return Err(PracticeError::NotFound);
+        }
+        self.audit(&mut tx, p, "insight.webhook.delete", None, serde_json::json!({})).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Delivers due trigger webhooks of every tenant: POST, signed, at most once at a time per
+    /// trigger (claimed first), retried after 1 min, 5 min, 30 min, 2 h, then failed.
+    pub async fn deliver_trigger_webhooks(&self, http: &reqwest::Client, now: i64) -> Result<WebhookReport> {
+        let mut report = WebhookReport::default();
+        for tenant in self.store().tenant_ids().await? {
+            let mut tx = self.store().tenant(tenant).write().await?;
+            let Some(endpoint) = tx.trigger_endpoint().await? else { continue };
+            let due = tx.claim_due_trigger_webhooks(now, 50).await?;
+            tx.commit().await?;
+            if due.is_empty() {
+                continue;
+            }
+            let keys = self.keys(tenant).await?;
+            let secret = zeroize::Zeroizing::new(keys.open(
+                ENDPOINT_TABLE,
+                ENDPOINT_COLUMN,
+                &tenant.to_string(),
+                &endpoint.secret_ct,
+            )?);
+            for d in due {
+                let sent_at = now_unix();
+                let signature = sign_webhook(secret.as_bytes(), sent_at, &d.body);
+                let result = http
+                    .post(&endpoint.url)
+                    .header("content-type", "application/json")
+                    .header(SIGNATURE_HEADER, signature)
+                    .header(TRIGGER_ID_HEADER, &d.trigger_id)
+                    .timeout(std::time::Duration::from_secs(10))
+                    .body(d.body.clone())
+                    .send()
+                    .await;
+                let (status, next, detail) = match result {
+                    Ok(r) if r.status().is_success() => ("delivered", sent_at, format!("HTTP {}", r.status().as_u16())),
+                    other => {
+                        let detail = match other {
+                            Ok(r) => format!("HTTP {}", r.status().as_u16()),
+                            Err(e) if e.is_timeout() => "timed out".to_string(),
+                            Err(_) => "connection failed".to_string(),
+                        };
+                        let attempt = d.attempts + 1;
+                        match crate::messages::BACKOFF_SECS.get(usize::try_from(d.attempts).unwrap_or(usize::MAX)) {
+                            Some(wait) if attempt < crate::messages::MAX_ATTEMPTS => {
+                                ("pending", sent_at + wait, detail)
+                            }
+                            _ => ("failed", sent_at, detail),
+                        }
+                    }
+                };
+                match status {
+                    "delivered" => report.delivered += 1,
+                    "pending" => report.retrying += 1,
+                    _ => report.failed += 1,
+                }
+                let mut tx = self.store().tenant(tenant).write().await?;
+                tx.finish_trigger_webhook(&d.trigger_id, status, next, &detail, sent_at).await?;
+                tx.commit().await?;
+            }
+        }
+        Ok(report)
+    }
+
     /// Destroys the tenant's old pseudonym keys: old pseudonyms stop resolving for good.
     pub async fn retire_old_pseudonym_keys(&self, p: &Principal) -> Result<u64> {
         p.require(Permission::InsightManage)?;
@@ -166,8 +299,18 @@ impl Practice {
     }
 }
 
+/// `t=<t>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>`, as the receiver recomputes it.
+pub fn sign_webhook(secret: &[u8], t: i64, body: &str) -> String {
+    use hmac::Mac;
+    let mut mac = <hmac::Hmac<sha2::Sha256> as Mac>::new_from_slice(secret).expect("HMAC takes any key length");
+    mac.update(t.to_string().as_bytes());
+    mac.update(b".");
+    mac.update(body.as_bytes());
+    format!("t={t},v1={}", hex::encode(mac.finalize().into_bytes()))
+}
+
 fn known_outcome(s: &str) -> &'static str {
-    [outcome::QUEUED, outcome::NO_CONSENT, outcome::NO_CONTACT, outcome::UNKNOWN_CLIENT]
+    [outcome::QUEUED, outcome::NO_CONSENT, outcome::NO_CONTACT, outcome::UNKNOWN_CLIENT, outcome::WEBHOOK]
         .into_iter()
         .find(|o| *o == s)
         .unwrap_or(outcome::QUEUED)

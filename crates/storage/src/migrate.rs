@@ -33,6 +33,11 @@ pub const MIGRATIONS_SQLITE: &[Migration] = &[
         name: "insight_triggers",
         sql: include_str!("../migrations/sqlite/0030_insight_triggers.sql"),
     },
+    Migration {
+        version: 31,
+        name: "trigger_webhooks",
+        sql: include_str!("../migrations/sqlite/0031_trigger_webhooks.sql"),
+    },
 ];
 
 pub const MIGRATIONS_POSTGRES: &[Migration] = &[
@@ -57,6 +62,11 @@ pub const MIGRATIONS_POSTGRES: &[Migration] = &[
         version: 30,
         name: "insight_triggers",
         sql: include_str!("../migrations/postgres/0030_insight_triggers.sql"),
+    },
+    Migration {
+        version: 31,
+        name: "trigger_webhooks",
+        sql: include_str!("../migrations/postgres/0031_trigger_webhooks.sql"),
     },
 ];
 

@@ -42,6 +42,8 @@ const APP_GRANTS: &[(&str, &str)] = &[
     ("idempotency_keys", "SELECT, INSERT, UPDATE, DELETE"),
     ("insight_outbox", "SELECT, INSERT, UPDATE, DELETE"),
     ("insight_triggers", "SELECT, INSERT"),
+    ("trigger_endpoints", "SELECT, INSERT, UPDATE, DELETE"),
+    ("trigger_webhooks", "SELECT, INSERT, UPDATE"),
     ("stripe_events", "SELECT, INSERT, DELETE"),
 ];
 
@@ -75,6 +77,8 @@ pub(crate) const TENANT_TABLES: &[&str] = &[
     "idempotency_keys",
     "insight_outbox",
     "insight_triggers",
+    "trigger_endpoints",
+    "trigger_webhooks",
     "stripe_events",
 ];
 

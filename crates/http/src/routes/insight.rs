@@ -359,3 +359,42 @@ pub async fn rotate_pseudonyms(
     let old_keys_retired = st.practice.retire_old_pseudonym_keys(p).await?;
     Ok(Json(RotationResponse { pseudonyms: map.len(), rows_rewritten, old_keys_retired }))
 }
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookRequest {
+    /// Where the practice's external system receives triggers (`https://`).
+    url: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct WebhookResponse {
+    url: String,
+    /// The signing secret, shown once: verify `Lacuna-Signature: t=…,v1=…` as
+    /// HMAC-SHA256(secret, "<t>.<body>") and deduplicate on `Lacuna-Trigger-Id`.
+    secret: String,
+}
+
+/// Sets the external practice system that receives triggers as signed webhooks (owners; fresh
+/// MFA). Triggers for pseudonyms that are not clients of this practice go there.
+#[utoipa::path(put, path = "/api/v1/insight/webhook", tag = "insight", request_body = WebhookRequest,
+    security(("session" = ["insight.manage"]), ("token" = ["insight.manage"])),
+    responses((status = 200, body = WebhookResponse), (status = 422, body = ErrorBody)))]
+pub async fn set_webhook(
+    State(st): State<AppState>,
+    auth: Auth<InsightRotate>,
+    ValidJson(req): ValidJson<WebhookRequest>,
+) -> Result<Json<WebhookResponse>, ApiError> {
+    let url = req.url.unwrap_or_default();
+    let secret = st.practice.set_trigger_endpoint(&auth.principal, &url).await?;
+    Ok(Json(WebhookResponse { url: url.trim().to_string(), secret }))
+}
+
+/// Removes the external system's endpoint.
+#[utoipa::path(delete, path = "/api/v1/insight/webhook", tag = "insight",
+    security(("session" = ["insight.manage"]), ("token" = ["insight.manage"])),
+    responses((status = 204), (status = 404, body = ErrorBody)))]
+pub async fn delete_webhook(State(st): State<AppState>, auth: Auth<InsightRotate>) -> Result<StatusCode, ApiError> {
+    st.practice.delete_trigger_endpoint(&auth.principal).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

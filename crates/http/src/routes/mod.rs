@@ -124,6 +124,7 @@ pub(crate) fn build(state: AppState) -> (axum::Router, utoipa::openapi::OpenApi)
         .routes(routes!(insight::triggers))
         .routes(routes!(insight::rejections))
         .routes(routes!(insight::rotate_pseudonyms))
+        .routes(routes!(insight::set_webhook, insight::delete_webhook))
         .split_for_parts();
     let doc_json = std::sync::Arc::new(doc.clone());
     let router = router

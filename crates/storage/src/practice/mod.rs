@@ -35,6 +35,7 @@ pub const ENCRYPTED_COLUMNS: &[(&str, &str, &str)] = &[
     ("clients", "id", "notes_ct"),
     ("outbox", "id", "payload_ct"),
     ("idempotency_keys", "idem_key", "response_ct"),
+    ("trigger_endpoints", "tenant_id", "secret_ct"),
 ];
 
 /// The associated data sealed with a field: a ciphertext is bound to its tenant, table, column
