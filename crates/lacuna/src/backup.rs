@@ -144,6 +144,7 @@ pub async fn backup(services: &Services, config: &Config) -> anyhow::Result<(Pat
             }
             None => {
                 services.store.sqlite_snapshot(&plain).await?;
+                services.insight.sqlite_snapshot_into(&plain).await?;
                 ("sqlite", sqlite_file_counts(&plain).await?)
             }
         };
@@ -420,6 +421,8 @@ pub async fn restore(config: &Config, file: &Path) -> anyhow::Result<Manifest> {
                 }
                 compare_counts(&manifest.counts, &sqlite_file_counts(&snapshot).await?)?;
                 let db = config.data_dir.join("lacuna.db");
+                lacuna_storage::insight::sqlite_restore_from_snapshot(&snapshot, &config.data_dir.join("insight.db"))
+                    .await?;
                 for ext in ["-wal", "-shm"] {
                     let _ = std::fs::remove_file(format!("{}{ext}", db.display()));
                 }

@@ -40,7 +40,12 @@ async fn backup_rehearse_and_restore(b: Backend) {
     let mut app = TestApp::spawn(b).await;
     let owner = app.signup("Glow Spa", "olive@example.com").await;
     app.add_member(&owner, "fran@example.com", "front_desk").await;
+    // Insight's own store is in the backup too: its approval policy comes back with the rest.
+    let policy = |mode: &str| json!({"mode": mode, "role": "owner"});
+    let put = |body| app.call(Method::PUT, "/api/v1/insight/policy/slot_fill_offer", Some(&owner), Some(body));
+    assert_eq!(put(policy("off")).await.status, StatusCode::OK);
     let file = take_backup(&app);
+    assert_eq!(put(policy("approval")).await.status, StatusCode::OK);
     let db = app.scratch.db.as_ref().map(|d| d.url.clone());
 
     // Encrypted: none of the data is readable in the file; private; a manifest beside it.
@@ -83,6 +88,9 @@ async fn backup_rehearse_and_restore(b: Backend) {
     let s = TestApp::session_from(&r, "olive@example.com");
     let members = app.get("/api/v1/members", &s).await.body.to_string();
     assert!(members.contains("fran@example.com") && !members.contains("late@example.com"), "{members}");
+    let policies = app.get("/api/v1/insight/policy", &s).await.body;
+    let slot_fill = policies.as_array().unwrap().iter().find(|p| p["kind"] == "slot_fill_offer").unwrap();
+    assert_eq!(slot_fill["mode"], "off", "Insight's policy as it was at the backup: {policies}");
     let report = app.app.services.accounts.verify_audit_chain(owner.tenant_id.parse().unwrap()).await.unwrap();
     assert!(report.broken.is_none());
     // The daily job takes, rehearses and records a backup too.

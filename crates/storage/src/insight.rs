@@ -10,11 +10,14 @@
 use crate::{Result, StorageError, TenantId};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{AssertSqlSafe, PgPool, SqlitePool};
-use std::path::PathBuf;
+use sqlx::{AssertSqlSafe, Connection, PgPool, SqliteConnection, SqlitePool};
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 pub const INSIGHT_SCHEMA: &str = "insight";
+/// Insight's tables travel inside a SQLite backup snapshot under this prefix (`insight__events`…),
+/// so one consistent, encrypted backup holds both stores.
+pub const BACKUP_PREFIX: &str = "insight__";
 
 const TABLES_SQL: &str = "
 CREATE TABLE IF NOT EXISTS events (
@@ -575,12 +578,73 @@ impl InsightStore {
         Ok(n)
     }
 
+    /// SQLite: copies a consistent snapshot (`VACUUM INTO`) of Insight's tables into the backup
+    /// snapshot `dest` as `insight__<table>`.
+    pub async fn sqlite_snapshot_into(&self, dest: &Path) -> Result<()> {
+        let Pool::Sqlite(pool) = &*self.pool else {
+            return Err(StorageError::Setup("not a SQLite Insight store".into()));
+        };
+        let tmp = dest.with_extension("insight.tmp");
+        let _ = std::fs::remove_file(&tmp);
+        sqlx::query("VACUUM INTO $1").bind(tmp.to_string_lossy().to_string()).execute(pool).await?;
+        let copied = async {
+            let mut c = SqliteConnection::connect(&format!("sqlite://{}", dest.display())).await?;
+            sqlx::query("ATTACH DATABASE $1 AS ins").bind(tmp.to_string_lossy().to_string()).execute(&mut c).await?;
+            for t in TABLES {
+                sqlx::raw_sql(AssertSqlSafe(format!("CREATE TABLE {BACKUP_PREFIX}{t} AS SELECT * FROM ins.{t}")))
+                    .execute(&mut c)
+                    .await?;
+            }
+            sqlx::query("DETACH DATABASE ins").execute(&mut c).await?;
+            c.close().await?;
+            Ok::<_, StorageError>(())
+        }
+        .await;
+        let _ = std::fs::remove_file(&tmp);
+        copied
+    }
+
     pub async fn close(&self) {
         match &*self.pool {
             Pool::Sqlite(p) => p.close().await,
             Pool::Postgres(p) => p.close().await,
         }
     }
+}
+
+/// Restore: moves the `insight__*` tables of a restored SQLite snapshot into a fresh Insight
+/// database that replaces `insight_db`, and drops them from the snapshot. False (and nothing
+/// touched) for a snapshot without them.
+pub async fn sqlite_restore_from_snapshot(snapshot: &Path, insight_db: &Path) -> Result<bool> {
+    let mut c = SqliteConnection::connect(&format!("sqlite://{}", snapshot.display())).await?;
+    let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = $1")
+        .bind(format!("{BACKUP_PREFIX}events"))
+        .fetch_one(&mut c)
+        .await?;
+    if n == 0 {
+        c.close().await?;
+        return Ok(false);
+    }
+    let fresh = insight_db.with_extension("db.restoring");
+    let _ = std::fs::remove_file(&fresh);
+    let mut f = SqliteConnection::connect(&format!("sqlite://{}?mode=rwc", fresh.display())).await?;
+    sqlx::raw_sql(TABLES_SQL).execute(&mut f).await?;
+    f.close().await?;
+    sqlx::query("ATTACH DATABASE $1 AS ins").bind(fresh.to_string_lossy().to_string()).execute(&mut c).await?;
+    for t in TABLES {
+        sqlx::raw_sql(AssertSqlSafe(format!(
+            "INSERT INTO ins.{t} SELECT * FROM {BACKUP_PREFIX}{t}; DROP TABLE {BACKUP_PREFIX}{t};"
+        )))
+        .execute(&mut c)
+        .await?;
+    }
+    sqlx::query("DETACH DATABASE ins").execute(&mut c).await?;
+    c.close().await?;
+    for ext in ["-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{ext}", insight_db.display()));
+    }
+    std::fs::rename(&fresh, insight_db).map_err(|e| StorageError::Setup(format!("replacing insight.db: {e}")))?;
+    Ok(true)
 }
 
 async fn begin_pg(pool: &PgPool, tenant: &str) -> Result<sqlx::Transaction<'static, sqlx::Postgres>> {
