@@ -60,6 +60,10 @@ permissions! {
     MessagesRead = "messages.read",
     /// Download CSV exports (privileged, recorded).
     ExportsCreate = "exports.create",
+    /// See and change every provider's appointments. Without it (the provider role's default), a
+    /// member sees and changes only the appointments of the provider records linked to their
+    /// login (`providers.user_id`); availability stays visible for everyone.
+    ScheduleReadAll = "schedule.read_all",
 }
 
 impl Permission {
@@ -167,6 +171,7 @@ impl Role {
                 ClientsWrite,
                 CatalogManage,
                 ScheduleRead,
+                ScheduleReadAll,
                 AppointmentsWrite,
                 PlansManage,
                 PaymentsWrite,
@@ -180,6 +185,7 @@ impl Role {
                 ClientsRead,
                 ClientsWrite,
                 ScheduleRead,
+                ScheduleReadAll,
                 AppointmentsWrite,
                 PlansManage,
                 PaymentsWrite,
@@ -231,6 +237,9 @@ mod tests {
             assert!(r.permissions().contains(Permission::AccountRead));
         }
         assert!(!Role::FrontDesk.permissions().contains(Permission::MembersManage));
+        // A provider sees only their own appointments unless the owner grants more.
+        assert!(!Role::Provider.permissions().contains(Permission::ScheduleReadAll));
+        assert!(Role::FrontDesk.permissions().contains(Permission::ScheduleReadAll));
     }
 
     #[test]

@@ -28,6 +28,11 @@ pub const MIGRATIONS_SQLITE: &[Migration] = &[
         name: "insight_outbox",
         sql: include_str!("../migrations/sqlite/0011_insight_outbox.sql"),
     },
+    Migration {
+        version: 12,
+        name: "practice_guards",
+        sql: include_str!("../migrations/sqlite/0012_practice_guards.sql"),
+    },
 ];
 
 pub const MIGRATIONS_POSTGRES: &[Migration] = &[
@@ -47,6 +52,11 @@ pub const MIGRATIONS_POSTGRES: &[Migration] = &[
         version: 11,
         name: "insight_outbox",
         sql: include_str!("../migrations/postgres/0011_insight_outbox.sql"),
+    },
+    Migration {
+        version: 12,
+        name: "practice_guards",
+        sql: include_str!("../migrations/postgres/0012_practice_guards.sql"),
     },
 ];
 
