@@ -60,6 +60,10 @@ permissions! {
     MessagesRead = "messages.read",
     /// Download CSV exports (privileged, recorded).
     ExportsCreate = "exports.create",
+    /// See and change every provider's appointments. Without it (the provider role's default), a
+    /// member sees and changes only the appointments of the provider records linked to their
+    /// login (`providers.user_id`); availability stays visible for everyone.
+    ScheduleReadAll = "schedule.read_all",
     /// See Insight's gaps, proposed actions and triggers (pseudonyms only).
     InsightRead = "insight.read",
     /// Approve or decline proposed actions (as far as the approval policy allows the role).
@@ -175,6 +179,7 @@ impl Role {
                 ClientsWrite,
                 CatalogManage,
                 ScheduleRead,
+                ScheduleReadAll,
                 AppointmentsWrite,
                 PlansManage,
                 PaymentsWrite,
@@ -190,6 +195,7 @@ impl Role {
                 ClientsRead,
                 ClientsWrite,
                 ScheduleRead,
+                ScheduleReadAll,
                 AppointmentsWrite,
                 PlansManage,
                 PaymentsWrite,
@@ -242,6 +248,9 @@ mod tests {
             assert!(r.permissions().contains(Permission::AccountRead));
         }
         assert!(!Role::FrontDesk.permissions().contains(Permission::MembersManage));
+        // A provider sees only their own appointments unless the owner grants more.
+        assert!(!Role::Provider.permissions().contains(Permission::ScheduleReadAll));
+        assert!(Role::FrontDesk.permissions().contains(Permission::ScheduleReadAll));
     }
 
     #[test]

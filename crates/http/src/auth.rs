@@ -129,7 +129,16 @@ impl<R: Requirement> FromRequestParts<AppState> for Auth<R> {
     }
 }
 
+/// A principal already authenticated earlier in this request (by the idempotency middleware),
+/// so the extractor does not look the session up a second time. Only server code can put it in
+/// the request's extensions; it is never read from the wire.
+#[derive(Clone)]
+pub(crate) struct AuthenticatedPrincipal(pub Principal);
+
 pub(crate) async fn authenticate(parts: &Parts, state: &AppState) -> Result<Principal, ApiError> {
+    if let Some(AuthenticatedPrincipal(p)) = parts.extensions.get::<AuthenticatedPrincipal>() {
+        return Ok(p.clone());
+    }
     let meta = request_meta(parts, state);
     if let Some(bearer) = bearer_token(&parts.headers) {
         return Ok(state.accounts.authenticate_token(bearer, meta).await?);

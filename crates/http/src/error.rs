@@ -95,6 +95,15 @@ impl From<lacuna_practice::PracticeError> for ApiError {
             E::Account(a) => a.into(),
             E::Storage(s) => AccountError::Storage(s).into(),
             E::Crypto(s) => AccountError::Crypto(s).into(),
+            E::PhiRejected { field, kind } => ApiError::field(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "phi_rejected",
+                field,
+                format!(
+                    "{field} hold non-clinical information only and this practice rejects notes that look like \
+                     they contain an identifier or clinical details (found: {kind}); remove it and try again"
+                ),
+            ),
         }
     }
 }

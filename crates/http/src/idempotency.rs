@@ -60,11 +60,13 @@ async fn run(st: AppState, req: Request, next: Next) -> Result<Response, ApiErro
         .filter(|k| !k.is_empty() && k.len() <= 255 && k.bytes().all(|b| (0x21..=0x7e).contains(&b)))
         .ok_or_else(invalid_key)?
         .to_string();
-    let (parts, body) = req.into_parts();
+    let (mut parts, body) = req.into_parts();
     let Ok(principal) = crate::auth::authenticate(&parts, &st).await else {
         // Not signed in (or a bad CSRF token): the handler gives the proper refusal.
         return Ok(next.run(Request::from_parts(parts, body)).await);
     };
+    // The handler's `Auth` extractor takes it from here instead of reading the session again.
+    parts.extensions.insert(crate::auth::AuthenticatedPrincipal(principal.clone()));
     let bytes = to_bytes(body, crate::middleware::MAX_BODY_BYTES)
         .await
         .map_err(|_| ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", "request body is too large"))?;

@@ -4,18 +4,20 @@
 //! history with rebooking habits, cancellations and no-shows, upcoming bookings, memberships,
 //! packages and charges. The same seed gives the same practice.
 //!
-//! Rows go in through the storage layer's bulk loaders in batches, one transaction each; no
-//! provider is ever double-booked (an occupancy map per provider and day, 15-minute grid).
+//! The catalogue goes in through the catalogue's own inserts; clients and history through the
+//! storage layer's bulk loaders in batches, one transaction each; no provider is ever
+//! double-booked (an occupancy map per provider and day, 15-minute grid).
 
 use anyhow::{Context, bail};
 use indicatif::{ProgressBar, ProgressStyle};
 use jiff::civil::{Date, DateTime};
 use jiff::tz::TimeZone;
 use lacuna_accounts::{RequestMeta, SignupInput};
-use lacuna_domain::TenantId;
+use lacuna_domain::{LocationId, ProviderId, ServiceId, TenantId};
 use lacuna_practice::clients::{ClientInput, prepare_client};
 use lacuna_storage::now_unix;
-use lacuna_storage::practice::bulk::{AppointmentSeed, ChargeSeed, PlanSeed, ServiceSeed};
+use lacuna_storage::practice::bulk::{AppointmentSeed, ChargeSeed, PlanSeed};
+use lacuna_storage::practice::catalog::{HoursRow, LocationRow, ProviderRow, ServiceRow};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use std::collections::HashMap;
@@ -225,7 +227,7 @@ const LAST: &[&str] = &[
 ];
 
 struct Provider {
-    id: String,
+    id: ProviderId,
     location: usize,
     categories: &'static [&'static str],
     /// Weekdays worked, 0 = Monday.
@@ -292,11 +294,11 @@ pub async fn run(services: &crate::Services, opts: &DemoOptions) -> anyhow::Resu
 
     // Catalogue: locations, services, providers with hours.
     let locations = ["Downtown", "Riverside"];
-    let location_ids: Vec<String> = locations.iter().map(|_| uuid::Uuid::new_v4().to_string()).collect();
-    let services_seed: Vec<ServiceSeed> = MENU
+    let location_ids: Vec<LocationId> = locations.iter().map(|_| LocationId::new()).collect();
+    let services_seed: Vec<ServiceRow> = MENU
         .iter()
-        .map(|&(name, category, duration, buffer, price, cycle, follow_up)| ServiceSeed {
-            id: uuid::Uuid::new_v4().to_string(),
+        .map(|&(name, category, duration, buffer, price, cycle, follow_up)| ServiceRow {
+            id: ServiceId::new(),
             name: name.into(),
             category: category.into(),
             duration_min: duration,
@@ -305,6 +307,9 @@ pub async fn run(services: &crate::Services, opts: &DemoOptions) -> anyhow::Resu
             currency: CURRENCY.into(),
             cycle_days: cycle,
             follow_up_days: follow_up,
+            active: true,
+            created_at: now,
+            updated_at: now,
         })
         .collect();
     // Enough providers for the requested history: a provider fits about 3,500 appointments in two
@@ -319,37 +324,38 @@ pub async fn run(services: &crate::Services, opts: &DemoOptions) -> anyhow::Resu
             } else {
                 [false, true, true, true, true, true, false]
             };
-            Provider {
-                id: uuid::Uuid::new_v4().to_string(),
-                location: i % locations.len(),
-                categories,
-                days,
-                busy: HashMap::new(),
-            }
+            Provider { id: ProviderId::new(), location: i % locations.len(), categories, days, busy: HashMap::new() }
         })
         .collect();
     {
         let mut tx = store.tenant(tenant).write().await?;
-        tx.bulk_set_practice_settings(TIMEZONE, CURRENCY, now).await?;
-        for (id, name) in location_ids.iter().zip(locations) {
-            tx.bulk_location(id, name, now).await?;
+        let mut settings = tx.practice_settings().await?;
+        (settings.timezone, settings.currency) = (TIMEZONE.into(), CURRENCY.into());
+        tx.set_practice_settings(&settings, now).await?;
+        for (&id, name) in location_ids.iter().zip(locations) {
+            tx.insert_location(&LocationRow { id, name: name.into(), created_at: now }).await?;
         }
         for s in &services_seed {
-            tx.bulk_service(s, now).await?;
+            tx.insert_service(s).await?;
         }
         for (i, p) in providers.iter().enumerate() {
             let (role, _) = ROLES[i % ROLES.len()];
             let name = format!("{} {} ({role})", pick(&mut rng, FIRST), pick(&mut rng, LAST));
-            let performs: Vec<String> = services_seed
-                .iter()
-                .filter(|s| p.categories.contains(&s.category.as_str()))
-                .map(|s| s.id.clone())
-                .collect();
-            let hours: Vec<(String, i64, i64, i64)> = (0..7)
+            let performs: Vec<ServiceId> =
+                services_seed.iter().filter(|s| p.categories.contains(&s.category.as_str())).map(|s| s.id).collect();
+            let hours: Vec<HoursRow> = (0..7)
                 .filter(|d| p.works(*d))
-                .map(|d| (location_ids[p.location].clone(), d, DAY_START_MIN, DAY_END_MIN))
+                .map(|weekday| HoursRow {
+                    location_id: location_ids[p.location],
+                    weekday,
+                    start_min: DAY_START_MIN,
+                    end_min: DAY_END_MIN,
+                })
                 .collect();
-            tx.bulk_provider(&p.id, &name, &performs, &hours, now).await?;
+            let row = ProviderRow { id: p.id, name, user_id: None, active: true, created_at: now, updated_at: now };
+            tx.insert_provider(&row).await?;
+            tx.set_provider_services(p.id, &performs).await?;
+            tx.replace_provider_hours(p.id, &hours).await?;
         }
         tx.commit().await?;
     }
@@ -455,9 +461,9 @@ pub async fn run(services: &crate::Services, opts: &DemoOptions) -> anyhow::Resu
                 appts.push(AppointmentSeed {
                     id: uuid::Uuid::new_v4().to_string(),
                     client_id: client_id.clone(),
-                    provider_id: providers[pi].id.clone(),
-                    service_id: service.id.clone(),
-                    location_id: location_ids[providers[pi].location].clone(),
+                    provider_id: providers[pi].id.to_string(),
+                    service_id: service.id.to_string(),
+                    location_id: location_ids[providers[pi].location].to_string(),
                     starts_at,
                     ends_at,
                     blocks_until: ends_at + service.buffer_min * 60,
@@ -526,7 +532,7 @@ pub async fn run(services: &crate::Services, opts: &DemoOptions) -> anyhow::Resu
                 client_id: client_id.clone(),
                 kind: "package",
                 name: format!("{} × 6", s.name),
-                service_id: Some(s.id.clone()),
+                service_id: Some(s.id.to_string()),
                 price_minor: s.price_minor * 5,
                 currency: CURRENCY.into(),
                 credits_total: 6,
@@ -575,7 +581,7 @@ pub async fn run(services: &crate::Services, opts: &DemoOptions) -> anyhow::Resu
     let pseudonyms = lacuna_practice::insight_feed::Pseudonymizer::new(
         services.accounts.keyring().tenant_hmac_key(tenant, "pseudonym").await?,
     );
-    let by_id: HashMap<&str, &ServiceSeed> = services_seed.iter().map(|s| (s.id.as_str(), s)).collect();
+    let by_id: HashMap<String, &ServiceRow> = services_seed.iter().map(|s| (s.id.to_string(), s)).collect();
     for chunk in appts.chunks(BATCH) {
         let mut events = Vec::with_capacity(chunk.len() * 2);
         for a in chunk {
@@ -655,16 +661,26 @@ mod tests {
 
     #[test]
     fn a_provider_is_never_booked_twice_in_one_slot() {
-        let mut p =
-            Provider { id: "p".into(), location: 0, categories: &["facial"], days: [true; 7], busy: HashMap::new() };
+        let mut p = Provider {
+            id: ProviderId::new(),
+            location: 0,
+            categories: &["facial"],
+            days: [true; 7],
+            busy: HashMap::new(),
+        };
         let a = p.take(1, 4, 5);
         let b = p.take(1, 4, 5);
         assert_eq!(a, Some(4));
         assert_eq!(b, Some(9), "the next free run after the first booking");
         // A full day refuses.
         let per_day = (DAY_END_MIN - DAY_START_MIN) / SLOT_MIN;
-        let mut q =
-            Provider { id: "q".into(), location: 0, categories: &["facial"], days: [true; 7], busy: HashMap::new() };
+        let mut q = Provider {
+            id: ProviderId::new(),
+            location: 0,
+            categories: &["facial"],
+            days: [true; 7],
+            busy: HashMap::new(),
+        };
         assert_eq!(q.take(2, 0, per_day), Some(0));
         assert_eq!(q.take(2, 0, 1), None);
     }

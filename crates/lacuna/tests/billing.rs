@@ -27,6 +27,7 @@ both_backends!(
     marketing_needs_consent,
     reminders_are_queued_within_the_lead_time,
     concurrent_refunds_never_exceed_the_charge,
+    a_stopped_workers_claim_is_taken_back_after_its_lease,
 );
 
 const SECRET: &str = "whsec_test_secret_123";
@@ -717,4 +718,55 @@ async fn futures_join_all<F: std::future::Future>(futs: impl Iterator<Item = F>)
         out.push(r.unwrap());
     }
     out
+}
+
+/// A worker claims a message and stops before sending it. While its lease runs, nobody else
+/// sends the message; once it has run out, the message goes back to pending with an
+/// `abandoned` attempt and the next round sends it, once.
+async fn a_stopped_workers_claim_is_taken_back_after_its_lease(b: Backend) {
+    let app = TestApp::spawn(b).await;
+    let owner = app.signup("Glow Spa", "olive@example.com").await;
+    let tenant: TenantId = owner.tenant_id.parse().unwrap();
+    let ana = client(&app, &owner, "Ana Lima", "ana@example.com", false).await;
+    let cat = catalogue(&app, &owner.tenant_id).await;
+    let practice = &app.app.state.practice;
+    let a = appointment(&app, &owner.tenant_id, &ana, &cat, "booked", now() + 72 * HOUR).await;
+    assert!(practice.enqueue_confirmation(tenant, a.parse().unwrap()).await.unwrap());
+
+    // The crashed worker: claimed (committed), never sent, never recorded.
+    let claimed_at = now();
+    let mut tx = practice.store().tenant(tenant).write().await.unwrap();
+    let claimed = tx.claim_due_messages(now(), claimed_at, 10).await.unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(claimed.len(), 1);
+    let id = claimed[0].id;
+
+    let channel = Channel::file_in(app.scratch.dir());
+    let sent_lines =
+        || std::fs::read_to_string(app.scratch.dir().join("outbox/messages.jsonl")).unwrap_or_default().lines().count();
+    // Lease still running: the claim may belong to a live worker, so nothing is sent.
+    let report = practice.deliver_due(&channel, now()).await.unwrap();
+    assert_eq!((report.sent, report.reclaimed), (0, 0), "{report:?}");
+    assert_eq!(sent_lines(), 0);
+    let r = app.get("/api/v1/messages?status=sending", &owner).await;
+    assert_eq!(r.body.as_array().unwrap().len(), 1);
+
+    // Lease over (the claim is backdated past it): taken back and sent, once.
+    let lease = lacuna_practice::messages::CLAIM_LEASE_SECS;
+    app.owner_sql(&format!("UPDATE outbox SET claimed_at = claimed_at - {} WHERE id = '{id}'", lease + 1)).await;
+    let report = practice.deliver_due(&channel, now()).await.unwrap();
+    assert_eq!((report.reclaimed, report.sent), (1, 1), "{report:?}");
+    assert_eq!(sent_lines(), 1);
+    assert_eq!(practice.deliver_due(&channel, now()).await.unwrap(), Default::default());
+    assert_eq!(sent_lines(), 1);
+    let r = app.get("/api/v1/messages", &owner).await;
+    let m = &r.body.as_array().unwrap()[0];
+    assert_eq!(m["status"], "sent");
+    let outcomes: Vec<&str> =
+        m["attempts"].as_array().unwrap().iter().map(|a| a["outcome"].as_str().unwrap()).collect();
+    assert_eq!(outcomes, vec!["abandoned", "sent"]);
+    // The stopped worker, were it to wake up, no longer holds the message.
+    let mut tx = practice.store().tenant(tenant).write().await.unwrap();
+    assert!(!tx.renew_message_claim(id, claimed_at - lease - 1, now()).await.unwrap());
+    assert!(!tx.renew_message_claim(id, claimed_at, now()).await.unwrap());
 }

@@ -20,6 +20,8 @@ both_backends!(
     other_tenant_gets_404,
     provider_role_books_but_cannot_manage_catalog,
     a_booking_queues_its_confirmation_and_feeds_insight,
+    a_provider_sees_only_their_own_appointments,
+    catalogue_and_booking_changes_are_audited,
 );
 
 /// Monday 2027-01-04 (UTC practice unless changed).
@@ -415,6 +417,8 @@ async fn provider_role_books_but_cannot_manage_catalog(b: Backend) {
     let owner = app.signup("Glow Spa", "olive@example.com").await;
     let s = setup(&app, &owner).await;
     let provider = app.add_member(&owner, "pat@example.com", "provider").await;
+    let r = app.patch(&format!("/api/v1/providers/{}", s.provider), &owner, json!({"user_id": provider.user_id})).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     let r = app.post("/api/v1/appointments", &provider, booking(&s, &format!("{MONDAY}T10:00:00Z"))).await;
     assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
     let r = app
@@ -479,4 +483,151 @@ async fn a_booking_queues_its_confirmation_and_feeds_insight(b: Backend) {
         .map(|e| serde_json::from_str::<Value>(&e.body).unwrap()["client"].as_str().unwrap().to_string())
         .collect();
     assert_eq!(client_pseudonyms.len(), 1, "one client, one stable pseudonym");
+}
+
+async fn a_provider_sees_only_their_own_appointments(b: Backend) {
+    let app = TestApp::spawn(b).await;
+    let owner = app.signup("Glow Spa", "olive@example.com").await;
+    let s = setup(&app, &owner).await;
+    let pat = app.add_member(&owner, "pat@example.com", "provider").await;
+    let desk = app.add_member(&owner, "desk@example.com", "front_desk").await;
+    // A second provider with the same service and hours.
+    let r = app.post("/api/v1/providers", &owner, json!({"name": "Dr. Kim", "service_ids": [s.service]})).await;
+    let kim = id(&r);
+    let hours: Vec<Value> =
+        (0..5).map(|d| json!({"location_id": s.location, "weekday": d, "start": "09:00", "end": "17:00"})).collect();
+    let r = app
+        .call(Method::PUT, &format!("/api/v1/providers/{kim}/hours"), Some(&owner), Some(json!({"hours": hours})))
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    // Only a member of this practice can be linked.
+    let r =
+        app.patch(&format!("/api/v1/providers/{}", s.provider), &owner, json!({"user_id": uuid::Uuid::new_v4()})).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(r.error_field(), Some("user_id"));
+    // Unlinked, Pat sees nobody's appointments.
+    let r = app.post("/api/v1/appointments", &owner, booking(&s, &format!("{MONDAY}T10:00:00Z"))).await;
+    let mine = id(&r);
+    let mut body = booking(&s, &format!("{MONDAY}T10:00:00Z"));
+    body["provider_id"] = json!(kim);
+    let r = app.post("/api/v1/appointments", &owner, body.clone()).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    let theirs = id(&r);
+    let list = format!("/api/v1/appointments?from={MONDAY}T00:00:00Z");
+    let r = app.get(&list, &pat).await;
+    assert_eq!(r.body.as_array().unwrap().len(), 0, "{:?}", r.body);
+
+    let r = app.patch(&format!("/api/v1/providers/{}", s.provider), &owner, json!({"user_id": pat.user_id})).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    let r = app.get(&list, &pat).await;
+    let ids: Vec<&str> = r.body.as_array().unwrap().iter().map(|a| a["id"].as_str().unwrap()).collect();
+    assert_eq!(ids, vec![mine.as_str()]);
+    let r = app.get(&format!("{list}&provider_id={kim}"), &pat).await;
+    assert_eq!(r.body.as_array().unwrap().len(), 0);
+    assert_eq!(app.get(&format!("/api/v1/appointments/{mine}"), &pat).await.status, StatusCode::OK);
+    // Another provider's appointment does not exist for Pat: not readable, not changeable.
+    assert_eq!(app.get(&format!("/api/v1/appointments/{theirs}"), &pat).await.status, StatusCode::NOT_FOUND);
+    let r = app
+        .post(&format!("/api/v1/appointments/{theirs}/cancel"), &pat, json!({"reason": "x", "by": "practice"}))
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    let r = app.post(&format!("/api/v1/appointments/{theirs}/complete"), &pat, json!({})).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    let r = app
+        .post(
+            &format!("/api/v1/appointments/{mine}/reschedule"),
+            &pat,
+            json!({"starts_at": format!("{MONDAY}T14:00:00Z"), "provider_id": kim}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND, "cannot move an appointment to another provider");
+    body["starts_at"] = json!(format!("{MONDAY}T14:00:00Z"));
+    assert_eq!(app.post("/api/v1/appointments", &pat, body).await.status, StatusCode::NOT_FOUND);
+    // Availability of others stays visible.
+    let r = app
+        .get(
+            &format!("/api/v1/availability?service_id={}&provider_id={kim}&from={MONDAY}&to={MONDAY}", s.service),
+            &pat,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    // Own appointments: booked and changed as before.
+    let r = app.post("/api/v1/appointments", &pat, booking(&s, &format!("{MONDAY}T14:00:00Z"))).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    let r = app.post(&format!("/api/v1/appointments/{mine}/complete"), &pat, json!({})).await;
+    assert_eq!(r.status, StatusCode::OK);
+    // The owner and the front desk see everyone's.
+    assert_eq!(app.get(&list, &owner).await.body.as_array().unwrap().len(), 3);
+    assert_eq!(app.get(&list, &desk).await.body.as_array().unwrap().len(), 3);
+    assert_eq!(app.get(&format!("/api/v1/appointments/{theirs}"), &desk).await.status, StatusCode::OK);
+}
+
+async fn catalogue_and_booking_changes_are_audited(b: Backend) {
+    let app = TestApp::spawn(b).await;
+    let owner = app.signup("Glow Spa", "olive@example.com").await;
+    let s = setup(&app, &owner).await;
+    let r = app.post("/api/v1/appointments", &owner, booking(&s, &format!("{MONDAY}T10:00:00Z"))).await;
+    let appt = id(&r);
+    let r = app
+        .post(
+            &format!("/api/v1/appointments/{appt}/reschedule"),
+            &owner,
+            json!({"starts_at": format!("{MONDAY}T12:00:00Z")}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    let r = app
+        .post(&format!("/api/v1/appointments/{appt}/cancel"), &owner, json!({"reason": "Jane is ill", "by": "client"}))
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    let r = app.post("/api/v1/appointments", &owner, booking(&s, &format!("{MONDAY}T10:00:00Z"))).await;
+    let done = id(&r);
+    app.post(&format!("/api/v1/appointments/{done}/complete"), &owner, json!({})).await;
+    let r = app.post("/api/v1/appointments", &owner, booking(&s, &format!("{MONDAY}T14:00:00Z"))).await;
+    let missed = id(&r);
+    app.post(&format!("/api/v1/appointments/{missed}/no-show"), &owner, json!({})).await;
+    let r = app.patch(&format!("/api/v1/services/{}", s.service), &owner, json!({"price_minor": 50000})).await;
+    assert_eq!(r.status, StatusCode::OK);
+    let r = app.patch(&format!("/api/v1/services/{}", s.other_service), &owner, json!({"active": false})).await;
+    assert_eq!(r.status, StatusCode::OK);
+    let r = app
+        .post(
+            &format!("/api/v1/providers/{}/time-off", s.provider),
+            &owner,
+            json!({"starts_at": "2027-02-01T09:00:00Z", "ends_at": "2027-02-01T12:00:00Z", "reason": "dentist"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED);
+
+    let r = app.get("/api/v1/audit?limit=1000", &owner).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    let events = r.body.as_array().unwrap();
+    let actions: Vec<&str> = events.iter().map(|e| e["action"].as_str().unwrap()).collect();
+    for want in [
+        "location.create",
+        "service.create",
+        "service.update",
+        "service.deactivate",
+        "provider.create",
+        "provider.hours_set",
+        "provider.time_off_add",
+        "appointment.book",
+        "appointment.reschedule",
+        "appointment.cancel",
+        "appointment.complete",
+        "appointment.no_show",
+    ] {
+        assert!(actions.contains(&want), "{want} missing from {actions:?}");
+    }
+    let book = events.iter().find(|e| e["action"] == "appointment.book").unwrap();
+    assert!(book["target"].as_str().unwrap().starts_with("appointment:"));
+    assert_eq!(book["scope"]["provider_id"], s.provider.as_str());
+    // Ids only: no names, no free text.
+    let all = r.body.to_string();
+    for secret in ["Jane", "is ill", "dentist", "Dr. Reyes", "Main Street"] {
+        assert!(!all.contains(secret), "{secret} leaked into the audit trail");
+    }
+    let report = app.app.state.accounts.verify_audit_chain(owner.tenant_id.parse().unwrap()).await.unwrap();
+    assert!(report.broken.is_none(), "{report:?}");
+    assert_eq!(report.events as usize, events.len());
 }

@@ -17,6 +17,7 @@ both_backends!(
     roles_and_validation_are_enforced,
     tenant_key_rotation_keeps_clients_readable,
     exports_are_csv_recorded_and_audited,
+    notes_phi_guard_warns_or_rejects_per_practice_setting,
 );
 
 const NAME: &str = "Zephyrine Quillborough";
@@ -288,18 +289,20 @@ async fn exports_are_csv_recorded_and_audited(b: Backend) {
     add(&app, &owner, json!({"name": "Jane Doe"})).await;
     // Rows for the other kinds, written as the database owner (their modules are built elsewhere).
     let (t, cid) = (owner.tenant_id.clone(), c["id"].as_str().unwrap().to_string());
+    // Real ids: the exports read through the catalogue, which refuses malformed ones.
+    let [loc1, svc1, prv1, apt1, pay1, pay2] = std::array::from_fn(|_| uuid::Uuid::new_v4().to_string());
     app.owner_sql(&format!(
-        "INSERT INTO locations (tenant_id, id, name, created_at) VALUES ('{t}', 'loc1', 'Main', 1);
+        "INSERT INTO locations (tenant_id, id, name, created_at) VALUES ('{t}', '{loc1}', 'Main', 1);
          INSERT INTO services (tenant_id, id, name, category, duration_min, price_minor, currency, created_at, updated_at)
-            VALUES ('{t}', 'svc1', 'Botox', 'neurotoxin', 30, 40000, 'USD', 1, 1);
-         INSERT INTO providers (tenant_id, id, name, created_at, updated_at) VALUES ('{t}', 'prv1', 'Dr Pat', 1, 1);
+            VALUES ('{t}', '{svc1}', 'Botox', 'neurotoxin', 30, 40000, 'USD', 1, 1);
+         INSERT INTO providers (tenant_id, id, name, created_at, updated_at) VALUES ('{t}', '{prv1}', 'Dr Pat', 1, 1);
          INSERT INTO appointments (tenant_id, id, client_id, provider_id, service_id, location_id, starts_at, ends_at,
             blocks_until, status, price_minor, currency, created_at, updated_at)
-            VALUES ('{t}', 'apt1', '{cid}', 'prv1', 'svc1', 'loc1', 1000, 2800, 2800, 'booked', 40000, 'USD', 1, 1);
+            VALUES ('{t}', '{apt1}', '{cid}', '{prv1}', '{svc1}', '{loc1}', 1000, 2800, 2800, 'booked', 40000, 'USD', 1, 1);
          INSERT INTO payments (tenant_id, id, kind, appointment_id, amount_minor, currency, payment_method, status, created_by, created_at)
-            VALUES ('{t}', 'pay1', 'charge', 'apt1', 40000, 'USD', 'pm_test', 'succeeded', 'user:x', 2);
+            VALUES ('{t}', '{pay1}', 'charge', '{apt1}', 40000, 'USD', 'pm_test', 'succeeded', 'user:x', 2);
          INSERT INTO payments (tenant_id, id, kind, refund_of, amount_minor, currency, status, created_by, created_at)
-            VALUES ('{t}', 'pay2', 'refund', 'pay1', 1000, 'USD', 'succeeded', 'user:x', 3);"
+            VALUES ('{t}', '{pay2}', 'refund', '{pay1}', 1000, 'USD', 'succeeded', 'user:x', 3);"
     ))
     .await;
 
@@ -346,4 +349,52 @@ async fn exports_are_csv_recorded_and_audited(b: Backend) {
     let text = audit.body.to_string();
     assert_eq!(text.matches("export.create").count(), 5, "{text}");
     assert!(!text.contains("jane@example.com"));
+}
+
+async fn notes_phi_guard_warns_or_rejects_per_practice_setting(b: Backend) {
+    let app = TestApp::spawn(b).await;
+    let owner = app.signup("Glow Spa", "olive@example.com").await;
+    let r = app.get("/api/v1/practice/settings", &owner).await;
+    assert_eq!(r.body["notes_phi_policy"], "warn", "warn is the default");
+    // Ordinary notes: stored, no warning.
+    let c =
+        add(&app, &owner, json!({"name": "Ann", "notes": "Prefers afternoons, likes a quiet room. Tips well."})).await;
+    assert!(c.get("warnings").is_none(), "{c:?}");
+    let ann = c["id"].as_str().unwrap().to_string();
+    // Warn: stored, with the field and the kind, never the value.
+    let ssn = "123-45-6789";
+    let r = app.post("/api/v1/clients", &owner, json!({"name": "Bea", "notes": format!("SSN {ssn}")})).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    assert_eq!(r.body["warnings"], json!([{"field": "notes", "kind": "Ssn"}]));
+    let r = app.patch(&format!("/api/v1/clients/{ann}"), &owner, json!({"notes": "Diagnosed with rosacea"})).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    assert_eq!(r.body["warnings"], json!([{"field": "notes", "kind": "ClinicalTerm"}]));
+
+    // Reject: 422 naming the field and the kind, and nothing is written.
+    let r = app.patch("/api/v1/practice/settings", &owner, json!({"notes_phi_policy": "block"})).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(r.error_field(), Some("notes_phi_policy"));
+    let r = app.patch("/api/v1/practice/settings", &owner, json!({"notes_phi_policy": "reject"})).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    assert_eq!(r.body["notes_phi_policy"], "reject");
+    let before = app.owner_count("SELECT 1 FROM clients").await;
+    let r = app.post("/api/v1/clients", &owner, json!({"name": "Cy", "notes": "Prefers mornings. MRN 48213377"})).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{:?}", r.body);
+    assert_eq!(r.error_code(), Some("phi_rejected"));
+    assert_eq!(r.error_field(), Some("notes"));
+    assert!(r.body["error"]["message"].as_str().unwrap().contains("RecordNumber"));
+    assert!(!r.body.to_string().contains("48213377"), "the value is never echoed");
+    assert_eq!(app.owner_count("SELECT 1 FROM clients").await, before);
+    let r =
+        app.patch(&format!("/api/v1/clients/{ann}"), &owner, json!({"notes": "her husband is john@example.com"})).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(r.body["error"]["field"], "notes");
+    let r = app.get(&format!("/api/v1/clients/{ann}"), &owner).await;
+    assert_eq!(r.body["notes"], "Diagnosed with rosacea", "the refused edit changed nothing");
+    // Other fields can still be edited; ordinary notes still pass.
+    let r = app.patch(&format!("/api/v1/clients/{ann}"), &owner, json!({"phone": "+1 415 555 0100"})).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    let r =
+        app.patch(&format!("/api/v1/clients/{ann}"), &owner, json!({"notes": "Back after 3/14, prefers Anna"})).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
 }

@@ -10,7 +10,8 @@ use lacuna_accounts::Principal;
 use lacuna_domain::{AppointmentId, ClientId, LocationId, Permission, ProviderId, ServiceId, required_text};
 use lacuna_storage::practice::appointments::AppointmentFilter;
 pub use lacuna_storage::practice::appointments::AppointmentRow as Appointment;
-use lacuna_storage::practice::catalog::ServiceRow;
+use lacuna_storage::practice::catalog::{ServiceRow, SlotContext};
+use lacuna_storage::practice::outbox::AppointmentBrief;
 use lacuna_storage::{TenantTx, now_unix};
 
 /// The most appointments one listing returns.
@@ -61,6 +62,32 @@ impl CancelledBy {
 
 const LIVE: &str = "booked";
 
+/// Whose appointments a member may see and change: everyone's with `schedule.read_all`,
+/// otherwise only those of the provider records linked to their login. Anything outside the
+/// scope answers 404, exactly like another tenant's appointment.
+enum Scope {
+    All,
+    Linked(Vec<ProviderId>),
+}
+
+impl Scope {
+    async fn of(tx: &mut TenantTx, p: &Principal) -> Result<Self> {
+        if p.permissions.contains(Permission::ScheduleReadAll) {
+            Ok(Self::All)
+        } else {
+            Ok(Self::Linked(tx.providers_of_user(&p.user.to_string()).await?))
+        }
+    }
+
+    /// `NotFound` unless the provider is in scope.
+    fn check(&self, provider: ProviderId) -> Result<()> {
+        match self {
+            Self::Linked(ids) if !ids.contains(&provider) => Err(PracticeError::NotFound),
+            _ => Ok(()),
+        }
+    }
+}
+
 fn slot_taken() -> PracticeError {
     PracticeError::conflict(
         "slot_taken",
@@ -70,42 +97,44 @@ fn slot_taken() -> PracticeError {
 }
 
 impl Practice {
-    /// Every rule a slot must pass, checked inside the write transaction after the provider's
-    /// row is locked. Returns `(ends_at, blocks_until)`.
+    /// Every rule a slot must pass, checked inside the write transaction: the provider's row is
+    /// locked by the same statement that reads the provider, service, location and time zone, so
+    /// concurrent bookings of one provider queue up here. Returns the context and
+    /// `(ends_at, blocks_until)`. Round trips: context, hours, conflicts.
     async fn check_slot(
         tx: &mut TenantTx,
-        service: &ServiceRow,
+        service: ServiceId,
         provider: ProviderId,
         location: LocationId,
         starts_at: i64,
         except: Option<AppointmentId>,
-    ) -> Result<(i64, i64)> {
-        let prov = tx.lock_provider(provider).await?.ok_or(PracticeError::NotFound)?;
-        if !prov.active {
+    ) -> Result<(SlotContext, i64, i64)> {
+        let ctx = tx.lock_slot_context(provider, service, location).await?.ok_or(PracticeError::NotFound)?;
+        if !ctx.provider_active {
             return Err(PracticeError::invalid("provider_id", "the provider is not active"));
         }
-        if !service.active {
+        if !ctx.service.active {
             return Err(PracticeError::invalid("service_id", "the service is not active"));
         }
         if starts_at < now_unix() {
             return Err(PracticeError::invalid("starts_at", "is in the past"));
         }
-        if !tx.provider_performs(provider, service.id).await? {
+        if !ctx.performs {
             return Err(PracticeError::invalid("service_id", "the provider does not perform this service"));
         }
-        let ends_at = starts_at + service.duration_min * 60;
-        let blocks_until = ends_at + service.buffer_min * 60;
-        let settings = tx.practice_settings().await?;
-        let tz = crate::availability::parse_time_zone("timezone", &settings.timezone)?;
+        let ends_at = starts_at + ctx.service.duration_min * 60;
+        let blocks_until = ends_at + ctx.service.buffer_min * 60;
+        let tz = crate::availability::parse_time_zone("timezone", &ctx.timezone)?;
         let hours: Vec<_> = tx.provider_hours(Some(provider)).await?.into_iter().map(|(_, h)| h).collect();
         check_within_hours(&tz, &hours, location, starts_at, blocks_until)?;
-        if !tx.time_off(Some(provider), starts_at, blocks_until).await?.is_empty() {
+        let (time_off, busy) = tx.slot_conflicts(provider, starts_at, blocks_until, except).await?;
+        if time_off {
             return Err(PracticeError::invalid("starts_at", "the provider has time off then"));
         }
-        if tx.provider_busy(provider, starts_at, blocks_until, except).await? {
+        if busy {
             return Err(slot_taken());
         }
-        Ok((ends_at, blocks_until))
+        Ok((ctx, ends_at, blocks_until))
     }
 
     /// Books an appointment. 409 `slot_taken` if the provider is busy then, also when another
@@ -121,11 +150,11 @@ impl Practice {
         let keys = self.keys(p.tenant).await?;
         let feed = self.pseudonymizer(p.tenant).await?;
         let mut tx = self.write(p, Permission::AppointmentsWrite).await?;
-        let service = tx.service(service_id).await?.ok_or(PracticeError::NotFound)?;
-        tx.client(client_id).await?.ok_or(PracticeError::NotFound)?;
-        tx.location(location_id).await?.ok_or(PracticeError::NotFound)?;
-        let (ends_at, blocks_until) =
-            Self::check_slot(&mut tx, &service, provider_id, location_id, starts_at, None).await?;
+        Scope::of(&mut tx, p).await?.check(provider_id)?;
+        let client = tx.client(client_id).await?.ok_or(PracticeError::NotFound)?;
+        let (ctx, ends_at, blocks_until) =
+            Self::check_slot(&mut tx, service_id, provider_id, location_id, starts_at, None).await?;
+        let service = ctx.service;
         let now = now_unix();
         let row = Appointment {
             id: AppointmentId::new(),
@@ -146,15 +175,26 @@ impl Practice {
         };
         tx.insert_appointment(&row).await?;
         // The confirmation and the Insight event commit with the booking, or not at all.
-        self.enqueue_appointment_message_in(&mut tx, &keys, row.id, "confirmation", now).await?;
+        let brief = AppointmentBrief {
+            id: row.id,
+            client_id,
+            status: row.status.clone(),
+            starts_at,
+            service_name: service.name.clone(),
+            location_name: ctx.location_name,
+        };
+        self.enqueue_appointment_message_for(&mut tx, &keys, &brief, &client, "confirmation", now).await?;
         Self::feed_insight(&mut tx, &feed, "appointment.booked", &row, &service, now).await?;
+        self.audit_appointment(&mut tx, p, "appointment.book", &row, serde_json::json!({})).await?;
         tx.commit().await?;
         Ok(row)
     }
 
     pub async fn get_appointment(&self, p: &Principal, id: AppointmentId) -> Result<Appointment> {
         let mut tx = self.read(p, Permission::ScheduleRead).await?;
-        tx.appointment(id).await?.ok_or(PracticeError::NotFound)
+        let a = tx.appointment(id).await?.ok_or(PracticeError::NotFound)?;
+        Scope::of(&mut tx, p).await?.check(a.provider_id)?;
+        Ok(a)
     }
 
     /// Appointments starting in `[from, to)` (default: the next 31 days), optionally of one
@@ -171,12 +211,21 @@ impl Practice {
         }
         let provider = q.provider_id.as_deref().map(|s| parse_ref("provider_id", s)).transpose()?;
         let client = q.client_id.as_deref().map(|s| parse_ref("client_id", s)).transpose()?;
+        // Narrowed members: only their linked providers' appointments, filtered in the query.
+        let linked_user = (!p.permissions.contains(Permission::ScheduleReadAll)).then(|| p.user.to_string());
         let mut tx = self.read(p, Permission::ScheduleRead).await?;
-        Ok(tx.appointments(&AppointmentFilter { from, to, provider, client, limit: LIST_LIMIT }).await?)
+        Ok(tx.appointments(&AppointmentFilter { from, to, provider, client, linked_user, limit: LIST_LIMIT }).await?)
     }
 
-    async fn live_appointment(tx: &mut TenantTx, id: AppointmentId, action: &str) -> Result<Appointment> {
+    /// The appointment, if it is in the principal's scope and still booked.
+    async fn live_appointment(
+        tx: &mut TenantTx,
+        p: &Principal,
+        id: AppointmentId,
+        action: &str,
+    ) -> Result<Appointment> {
         let a = tx.appointment(id).await?.ok_or(PracticeError::NotFound)?;
+        Scope::of(tx, p).await?.check(a.provider_id)?;
         if a.status != LIVE {
             return Err(PracticeError::conflict(
                 "invalid_transition",
@@ -197,19 +246,20 @@ impl Practice {
         provider_id: Option<String>,
     ) -> Result<Appointment> {
         let mut tx = self.write(p, Permission::AppointmentsWrite).await?;
-        let mut a = Self::live_appointment(&mut tx, id, "reschedule").await?;
+        let mut a = Self::live_appointment(&mut tx, p, id, "reschedule").await?;
         let starts_at = parse_instant("starts_at", starts_at.as_deref().unwrap_or_default())?;
         if let Some(pid) = provider_id.filter(|s| !s.trim().is_empty()) {
             a.provider_id = parse_ref("provider_id", &pid)?;
+            Scope::of(&mut tx, p).await?.check(a.provider_id)?;
         }
-        let service = tx.service(a.service_id).await?.ok_or(PracticeError::NotFound)?;
-        let (ends_at, blocks_until) =
-            Self::check_slot(&mut tx, &service, a.provider_id, a.location_id, starts_at, Some(a.id)).await?;
+        let (_, ends_at, blocks_until) =
+            Self::check_slot(&mut tx, a.service_id, a.provider_id, a.location_id, starts_at, Some(a.id)).await?;
         a.starts_at = starts_at;
         a.ends_at = ends_at;
         a.blocks_until = blocks_until;
         a.updated_at = now_unix();
         tx.move_appointment(&a).await?;
+        self.audit_appointment(&mut tx, p, "appointment.reschedule", &a, serde_json::json!({})).await?;
         tx.commit().await?;
         Ok(a)
     }
@@ -224,7 +274,7 @@ impl Practice {
     ) -> Result<Appointment> {
         let feed = self.pseudonymizer(p.tenant).await?;
         let mut tx = self.write(p, Permission::AppointmentsWrite).await?;
-        let mut a = Self::live_appointment(&mut tx, id, "cancel").await?;
+        let mut a = Self::live_appointment(&mut tx, p, id, "cancel").await?;
         let reason = required_text("reason", reason.as_deref().unwrap_or_default(), 500)?;
         let by = CancelledBy::parse("by", by.as_deref().unwrap_or_default())?;
         a.status = "cancelled".into();
@@ -234,6 +284,8 @@ impl Practice {
         Self::set_status(&mut tx, &a).await?;
         let service = tx.service(a.service_id).await?.ok_or(PracticeError::NotFound)?;
         Self::feed_insight(&mut tx, &feed, "appointment.cancelled", &a, &service, a.updated_at).await?;
+        // The reason is free text: never in the audit trail.
+        self.audit_appointment(&mut tx, p, "appointment.cancel", &a, serde_json::json!({ "by": by.name() })).await?;
         tx.commit().await?;
         Ok(a)
     }
@@ -251,13 +303,15 @@ impl Practice {
     async fn finish(&self, p: &Principal, id: AppointmentId, status: &str, action: &str) -> Result<Appointment> {
         let feed = self.pseudonymizer(p.tenant).await?;
         let mut tx = self.write(p, Permission::AppointmentsWrite).await?;
-        let mut a = Self::live_appointment(&mut tx, id, action).await?;
+        let mut a = Self::live_appointment(&mut tx, p, id, action).await?;
         a.status = status.into();
         a.updated_at = now_unix();
         Self::set_status(&mut tx, &a).await?;
         let service = tx.service(a.service_id).await?.ok_or(PracticeError::NotFound)?;
         let kind = if status == "completed" { "appointment.completed" } else { "appointment.no_show" };
         Self::feed_insight(&mut tx, &feed, kind, &a, &service, a.updated_at).await?;
+        let action = if status == "completed" { "appointment.complete" } else { "appointment.no_show" };
+        self.audit_appointment(&mut tx, p, action, &a, serde_json::json!({})).await?;
         tx.commit().await?;
         Ok(a)
     }
@@ -293,6 +347,25 @@ impl Practice {
         let event = appointment_event(feed, kind, &facts, now);
         tx.enqueue_insight_event(&uuid::Uuid::new_v4().to_string(), &event.to_string(), now).await?;
         Ok(())
+    }
+
+    /// Audits a booking operation: ids only, last in the transaction (the audit head's lock is
+    /// held from here to the commit).
+    async fn audit_appointment(
+        &self,
+        tx: &mut TenantTx,
+        p: &Principal,
+        action: &str,
+        a: &Appointment,
+        mut scope: serde_json::Value,
+    ) -> Result<()> {
+        if let Some(m) = scope.as_object_mut() {
+            m.insert("provider_id".into(), a.provider_id.to_string().into());
+            m.insert("service_id".into(), a.service_id.to_string().into());
+            m.insert("client_id".into(), a.client_id.to_string().into());
+            m.insert("starts_at".into(), a.starts_at.into());
+        }
+        self.audit(tx, p, action, Some(format!("appointment:{}", a.id)), scope).await
     }
 
     async fn set_status(tx: &mut TenantTx, a: &Appointment) -> Result<()> {

@@ -28,6 +28,8 @@ pub struct SettingsPatch {
     pub timezone: Option<String>,
     pub currency: Option<String>,
     pub reminder_lead_hours: Option<i64>,
+    /// `warn` or `reject`: see [`crate::notes_guard`].
+    pub notes_phi_policy: Option<String>,
 }
 
 /// A new service, or (with every field optional) a change to one.
@@ -121,6 +123,26 @@ fn apply_service(s: &mut Service, p: ServicePatch) -> Result<(), ValidationError
     Ok(())
 }
 
+/// The audit action and the changed field names of a service patch (never the values).
+fn service_change(p: &ServicePatch, was_active: bool) -> (&'static str, Vec<&'static str>) {
+    let fields = [
+        ("name", p.name.is_some()),
+        ("category", p.category.is_some()),
+        ("duration_min", p.duration_min.is_some()),
+        ("buffer_min", p.buffer_min.is_some()),
+        ("price_minor", p.price_minor.is_some()),
+        ("currency", p.currency.is_some()),
+        ("cycle_days", p.cycle_days.is_some()),
+        ("follow_up_days", p.follow_up_days.is_some()),
+        ("active", p.active.is_some()),
+    ]
+    .into_iter()
+    .filter_map(|(f, set)| set.then_some(f))
+    .collect();
+    let action = if was_active && p.active == Some(false) { "service.deactivate" } else { "service.update" };
+    (action, fields)
+}
+
 fn parse_service_ids(raw: &[String]) -> Result<Vec<ServiceId>, ValidationError> {
     let mut ids: Vec<ServiceId> = raw.iter().map(|s| parse_ref("service_ids", s)).collect::<Result<_, _>>()?;
     ids.sort();
@@ -149,9 +171,13 @@ impl Practice {
         if let Some(h) = patch.reminder_lead_hours {
             s.reminder_lead_hours = in_range("reminder_lead_hours", h, 1, 168)?;
         }
+        if let Some(policy) = patch.notes_phi_policy {
+            s.notes_phi_policy =
+                crate::notes_guard::NotesPolicy::parse("notes_phi_policy", &policy)?.name().to_string();
+        }
         tx.set_practice_settings(&s, now_unix()).await?;
         let scope = serde_json::json!({"timezone": s.timezone, "currency": s.currency,
-            "reminder_lead_hours": s.reminder_lead_hours});
+            "reminder_lead_hours": s.reminder_lead_hours, "notes_phi_policy": s.notes_phi_policy});
         self.audit(&mut tx, p, "practice.settings_changed", None, scope).await?;
         tx.commit().await?;
         Ok(s)
@@ -164,6 +190,7 @@ impl Practice {
         let row = Location { id: LocationId::new(), name, created_at: now_unix() };
         let mut tx = self.write(p, Permission::CatalogManage).await?;
         tx.insert_location(&row).await?;
+        self.audit(&mut tx, p, "location.create", Some(format!("location:{}", row.id)), serde_json::json!({})).await?;
         tx.commit().await?;
         Ok(row)
     }
@@ -205,6 +232,7 @@ impl Practice {
         };
         apply_service(&mut s, input)?;
         tx.insert_service(&s).await?;
+        self.audit(&mut tx, p, "service.create", Some(format!("service:{}", s.id)), serde_json::json!({})).await?;
         tx.commit().await?;
         Ok(s)
     }
@@ -212,9 +240,11 @@ impl Practice {
     pub async fn update_service(&self, p: &Principal, id: ServiceId, patch: ServicePatch) -> Result<Service> {
         let mut tx = self.write(p, Permission::CatalogManage).await?;
         let mut s = tx.service(id).await?.ok_or(PracticeError::NotFound)?;
+        let (action, fields) = service_change(&patch, s.active);
         apply_service(&mut s, patch)?;
         s.updated_at = now_unix();
         tx.update_service(&s).await?;
+        self.audit(&mut tx, p, action, Some(format!("service:{id}")), serde_json::json!({ "fields": fields })).await?;
         tx.commit().await?;
         Ok(s)
     }
@@ -244,6 +274,7 @@ impl Practice {
             }
             Err(e) => return Err(e.into()),
         }
+        self.audit(&mut tx, p, "service.delete", Some(format!("service:{id}")), serde_json::json!({})).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -259,13 +290,27 @@ impl Practice {
         Ok(())
     }
 
-    fn apply_provider(row: &mut ProviderRow, name: Option<String>, user_id: Option<String>) -> Result<()> {
+    /// Applies a name and a login link. The linked login must be a member of this practice: a
+    /// member without `schedule.read_all` sees exactly the appointments of their linked providers.
+    async fn apply_provider(
+        tx: &mut lacuna_storage::TenantTx,
+        row: &mut ProviderRow,
+        name: Option<String>,
+        user_id: Option<String>,
+    ) -> Result<()> {
         if let Some(n) = name {
             row.name = required_text("name", &n, 200)?;
         }
         if let Some(u) = user_id {
-            row.user_id =
-                if u.trim().is_empty() { None } else { Some(parse_ref::<UserId>("user_id", &u)?.to_string()) };
+            row.user_id = if u.trim().is_empty() {
+                None
+            } else {
+                let user = parse_ref::<UserId>("user_id", &u)?;
+                if tx.member(user).await?.is_none() {
+                    return Err(PracticeError::invalid("user_id", "no member of this practice has this id"));
+                }
+                Some(user.to_string())
+            };
         }
         Ok(())
     }
@@ -283,13 +328,15 @@ impl Practice {
         if input.name.is_none() {
             return Err(PracticeError::invalid("name", "is required"));
         }
-        Self::apply_provider(&mut row, input.name, input.user_id)?;
         row.active = input.active.unwrap_or(true);
         let services = parse_service_ids(input.service_ids.as_deref().unwrap_or_default())?;
         let mut tx = self.write(p, Permission::CatalogManage).await?;
+        Self::apply_provider(&mut tx, &mut row, input.name, input.user_id).await?;
         Self::check_services_exist(&mut tx, &services).await?;
         tx.insert_provider(&row).await?;
         tx.set_provider_services(row.id, &services).await?;
+        let scope = serde_json::json!({ "user_id": row.user_id, "service_ids": services.len() });
+        self.audit(&mut tx, p, "provider.create", Some(format!("provider:{}", row.id)), scope).await?;
         tx.commit().await?;
         Ok(Provider { row, service_ids: services, hours: vec![] })
     }
@@ -298,7 +345,17 @@ impl Practice {
         let services = patch.service_ids.as_deref().map(parse_service_ids).transpose()?;
         let mut tx = self.write(p, Permission::CatalogManage).await?;
         let mut row = tx.lock_provider(id).await?.ok_or(PracticeError::NotFound)?;
-        Self::apply_provider(&mut row, patch.name, patch.user_id)?;
+        let deactivate = row.active && patch.active == Some(false);
+        let fields: Vec<&str> = [
+            ("name", patch.name.is_some()),
+            ("user_id", patch.user_id.is_some()),
+            ("service_ids", services.is_some()),
+            ("active", patch.active.is_some()),
+        ]
+        .into_iter()
+        .filter_map(|(f, set)| set.then_some(f))
+        .collect();
+        Self::apply_provider(&mut tx, &mut row, patch.name, patch.user_id).await?;
         if let Some(a) = patch.active {
             row.active = a;
         }
@@ -308,6 +365,10 @@ impl Practice {
             Self::check_services_exist(&mut tx, s).await?;
             tx.set_provider_services(id, s).await?;
         }
+        // Ids and field names only: a provider's name is personal data.
+        let action = if deactivate { "provider.deactivate" } else { "provider.update" };
+        let scope = serde_json::json!({ "fields": fields, "user_id": row.user_id });
+        self.audit(&mut tx, p, action, Some(format!("provider:{id}")), scope).await?;
         let provider = Self::load_provider(&mut tx, row).await?;
         tx.commit().await?;
         Ok(provider)
@@ -354,6 +415,7 @@ impl Practice {
             }
             Err(e) => return Err(e.into()),
         }
+        self.audit(&mut tx, p, "provider.delete", Some(format!("provider:{id}")), serde_json::json!({})).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -393,6 +455,8 @@ impl Practice {
             }
         }
         tx.replace_provider_hours(id, &hours).await?;
+        let scope = serde_json::json!({ "windows": hours.len() });
+        self.audit(&mut tx, p, "provider.hours_set", Some(format!("provider:{id}")), scope).await?;
         let provider = Self::load_provider(&mut tx, row).await?;
         tx.commit().await?;
         Ok(provider)
@@ -415,6 +479,9 @@ impl Practice {
             input.reason.filter(|r| !r.trim().is_empty()).map(|r| required_text("reason", &r, 500)).transpose()?;
         let row = TimeOff { id: uuid::Uuid::new_v4().to_string(), provider_id: provider, starts_at, ends_at, reason };
         tx.insert_time_off(&row).await?;
+        // The reason is free text: never in the audit trail.
+        let scope = serde_json::json!({ "time_off_id": row.id, "starts_at": starts_at, "ends_at": ends_at });
+        self.audit(&mut tx, p, "provider.time_off_add", Some(format!("provider:{provider}")), scope).await?;
         tx.commit().await?;
         Ok(row)
     }
@@ -432,6 +499,8 @@ impl Practice {
         if !tx.delete_time_off(provider, &id.to_string()).await? {
             return Err(PracticeError::NotFound);
         }
+        let scope = serde_json::json!({ "time_off_id": id.to_string() });
+        self.audit(&mut tx, p, "provider.time_off_delete", Some(format!("provider:{provider}")), scope).await?;
         tx.commit().await?;
         Ok(())
     }

@@ -1,6 +1,7 @@
 //! Clients: personal fields sealed with the tenant's data key; exact lookup by email or phone
 //! through keyed blind indexes.
 
+use crate::notes_guard::{self, NotesPolicy};
 use crate::search::{CANDIDATE_CAP, Query, client_tokens};
 use crate::{Practice, PracticeError, Result, TenantKeys};
 use lacuna_accounts::Principal;
@@ -40,6 +41,39 @@ impl std::fmt::Debug for Client {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // Personal data never reaches a log line by accident.
         f.debug_struct("Client").field("id", &self.id).finish_non_exhaustive()
+    }
+}
+
+/// A saved client and the warnings of the notes' PHI guard (field and kind, never the value).
+/// Dereferences to the client.
+#[derive(Debug, Clone)]
+pub struct Saved {
+    pub client: Client,
+    pub warnings: Vec<Warning>,
+}
+
+impl std::ops::Deref for Saved {
+    type Target = Client;
+    fn deref(&self) -> &Client {
+        &self.client
+    }
+}
+
+/// A field that was stored but looks like it holds what it should not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Warning {
+    pub field: &'static str,
+    /// The kind of identifier (`Ssn`, `Email`, …) or `ClinicalTerm`.
+    pub kind: &'static str,
+}
+
+/// Applies the practice's notes policy: `Err` under `reject`, a warning under `warn`.
+fn guard_notes(policy: &str, notes: Option<&str>) -> Result<Vec<Warning>> {
+    let Some(finding) = notes.and_then(notes_guard::check) else { return Ok(Vec::new()) };
+    match NotesPolicy::parse("notes_phi_policy", policy) {
+        Ok(NotesPolicy::Warn) => Ok(vec![Warning { field: "notes", kind: finding.kind() }]),
+        // An unreadable setting fails closed.
+        _ => Err(PracticeError::PhiRejected { field: "notes", kind: finding.kind() }),
     }
 }
 
@@ -141,18 +175,20 @@ pub(crate) fn open_row(keys: &TenantKeys, r: &ClientRow) -> Result<Client> {
 }
 
 impl Practice {
-    /// Adds a client. Personal fields are sealed before they reach the database.
-    pub async fn create_client(&self, p: &Principal, input: ClientInput) -> Result<Client> {
+    /// Adds a client. Personal fields are sealed before they reach the database; the notes pass
+    /// the PHI guard under the practice's policy.
+    pub async fn create_client(&self, p: &Principal, input: ClientInput) -> Result<Saved> {
         let v = validate(input)?;
         let keys = self.keys(p.tenant).await?;
         let now = now_unix();
         let row = seal_row(&keys, ClientId::new(), &v, now, now);
         let tokens = search_tokens(&keys, &v);
         let mut tx = self.write(p, Permission::ClientsWrite).await?;
+        let warnings = guard_notes(&tx.practice_settings().await?.notes_phi_policy, v.notes.as_deref())?;
         tx.insert_client(&row).await?;
         tx.insert_client_search_tokens(&pairs(row.id, tokens)).await?;
         tx.commit().await?;
-        open_row(&keys, &row)
+        Ok(Saved { client: open_row(&keys, &row)?, warnings })
     }
 
     /// One client, decrypted.
@@ -186,13 +222,14 @@ impl Practice {
     /// Changes some fields of a client (absent fields keep their value). Every changed field is
     /// re-sealed, the blind indexes and search tokens are rebuilt, and the change is audited
     /// (field names only, never values).
-    pub async fn update_client(&self, p: &Principal, id: ClientId, patch: ClientPatch) -> Result<Client> {
+    pub async fn update_client(&self, p: &Principal, id: ClientId, patch: ClientPatch) -> Result<Saved> {
         p.require(Permission::ClientsWrite)?;
         let keys = self.keys(p.tenant).await?;
         let mut tx = self.write(p, Permission::ClientsWrite).await?;
         let row = tx.client(id).await?.ok_or(PracticeError::NotFound)?;
         let old = open_row(&keys, &row)?;
         let changed = patch.changed_fields();
+        let notes_changed = matches!(patch.notes, Some(Some(_)));
         let input = ClientInput {
             name: patch.name.unwrap_or(old.name),
             email: patch.email.unwrap_or(old.email),
@@ -202,6 +239,12 @@ impl Practice {
             notes: patch.notes.unwrap_or(old.notes),
         };
         let v = validate(input)?;
+        // Only new notes are checked: an old note does not block editing a phone number.
+        let warnings = if notes_changed {
+            guard_notes(&tx.practice_settings().await?.notes_phi_policy, v.notes.as_deref())?
+        } else {
+            Vec::new()
+        };
         let new_row = seal_row(&keys, id, &v, row.created_at, now_unix().max(row.created_at));
         if !tx.update_client(&new_row).await? {
             return Err(PracticeError::NotFound);
@@ -211,7 +254,7 @@ impl Practice {
         self.audit(&mut tx, p, "client.update", Some(format!("client:{id}")), serde_json::json!({ "fields": changed }))
             .await?;
         tx.commit().await?;
-        open_row(&keys, &new_row)
+        Ok(Saved { client: open_row(&keys, &new_row)?, warnings })
     }
 
     /// Finds clients by what a front desk types: a few letters of a name or email, or digits of a

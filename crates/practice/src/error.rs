@@ -21,6 +21,10 @@ pub enum PracticeError {
     Storage(#[from] StorageError),
     #[error("cryptography: {0}")]
     Crypto(String),
+    /// 422: a field holds an identifier or clinical content and the practice rejects such notes.
+    /// Carries the field and the kind, never the value.
+    #[error("{field} hold non-clinical information only; this looks like it contains: {kind}")]
+    PhiRejected { field: &'static str, kind: &'static str },
 }
 
 impl PracticeError {

@@ -118,12 +118,12 @@ impl Practice {
                     "created_at",
                     "updated_at",
                 ],
-                tx.export_services()
+                tx.services()
                     .await?
                     .into_iter()
                     .map(|s| {
                         vec![
-                            s.id,
+                            s.id.to_string(),
                             s.name,
                             s.category,
                             s.duration_min.to_string(),
@@ -141,12 +141,12 @@ impl Practice {
             ),
             ExportKind::Providers => (
                 &["id", "name", "user_id", "active", "created_at", "updated_at"],
-                tx.export_providers()
+                tx.providers()
                     .await?
                     .into_iter()
                     .map(|r| {
                         vec![
-                            r.id,
+                            r.id.to_string(),
                             r.name,
                             opt(r.user_id),
                             r.active.to_string(),

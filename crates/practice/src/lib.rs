@@ -17,6 +17,7 @@ pub mod clients;
 pub mod exports;
 pub mod insight_feed;
 pub mod messages;
+pub mod notes_guard;
 pub mod payments;
 pub mod plans;
 pub mod search;

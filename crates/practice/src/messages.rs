@@ -10,13 +10,18 @@
 //!   makes the message `failed`.
 //! * Marketing messages (`marketing`, `nudge`) to a client without marketing consent (checked at
 //!   delivery time) are `skipped`, with the attempt recorded, and never sent.
-//! * A message left in `sending` by a crash is not resent automatically (it may have gone out);
-//!   it stays visible in `GET /api/v1/messages` for staff to act on.
+//! * A claim is a lease of [`CLAIM_LEASE_SECS`]. A worker renews it right before each send (and
+//!   skips a message whose lease it lost), and every send is bounded by its channel's timeout,
+//!   far below the lease, so a live worker never has a message taken from it. A message left in
+//!   `sending` by a worker that stopped is put back to `pending` once the lease has run out, with
+//!   an `abandoned` attempt recorded (it may have gone out before the crash: staff see that in
+//!   `GET /api/v1/messages`); it counts towards the attempts.
 
 use crate::{Practice, PracticeError, Result, TenantKeys};
 use lacuna_accounts::Principal;
 use lacuna_domain::{AppointmentId, ClientId, MessageId, Permission, TenantId};
-use lacuna_storage::practice::outbox::{AttemptRow, FinishedAttempt, OutboxRow};
+use lacuna_storage::practice::clients::ClientRow;
+use lacuna_storage::practice::outbox::{AppointmentBrief, AttemptRow, FinishedAttempt, OutboxRow};
 use lacuna_storage::{TenantTx, now_unix};
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
@@ -29,6 +34,8 @@ const COLUMN: &str = "payload_ct";
 pub const BACKOFF_SECS: [i64; 4] = [60, 300, 1800, 7200];
 pub const MAX_ATTEMPTS: i64 = 5;
 const CLAIM_BATCH: i64 = 50;
+/// How long a claim on a message lasts without renewal (seconds).
+pub const CLAIM_LEASE_SECS: i64 = 10 * 60;
 
 /// Kinds that need the client's marketing consent.
 pub const MARKETING_KINDS: &[&str] = &["marketing", "nudge"];
@@ -168,6 +175,8 @@ pub struct DeliveryReport {
     pub retried: u64,
     pub failed: u64,
     pub skipped: u64,
+    /// Claims of stopped workers taken back (their lease had run out).
+    pub reclaimed: u64,
 }
 
 fn when(unix: i64) -> String {
@@ -217,7 +226,22 @@ impl Practice {
     ) -> Result<bool> {
         let brief = tx.appointment_brief(appt).await?.ok_or(PracticeError::NotFound)?;
         let client = tx.client(brief.client_id).await?.ok_or(PracticeError::NotFound)?;
-        let client = crate::clients::open_row(keys, &client)?;
+        self.enqueue_appointment_message_for(tx, keys, &brief, &client, kind, now).await
+    }
+
+    /// Like [`Self::enqueue_appointment_message_in`], for a caller that already holds the
+    /// appointment's facts and its client's row (booking: no second read of either).
+    pub(crate) async fn enqueue_appointment_message_for(
+        &self,
+        tx: &mut TenantTx,
+        keys: &TenantKeys,
+        brief: &AppointmentBrief,
+        client: &ClientRow,
+        kind: &str,
+        now: i64,
+    ) -> Result<bool> {
+        let appt = brief.id;
+        let client = crate::clients::open_row(keys, client)?;
         let at = when(brief.starts_at);
         let (subject, body) = match kind {
             "confirmation" => (
@@ -351,16 +375,25 @@ impl Practice {
     ) -> Result<()> {
         // Keys first: a message is claimed only when it can be opened right away.
         let keys = self.keys(tenant).await?;
+        // Leases are wall-clock time, whatever `now` the round was asked to run at.
+        let mut tx = self.store().tenant(tenant).write().await?;
+        let reclaimed = tx.reclaim_abandoned_messages(now_unix() - CLAIM_LEASE_SECS, now, MAX_ATTEMPTS).await?;
+        tx.commit().await?;
+        if reclaimed > 0 {
+            tracing::warn!(%tenant, reclaimed, "messages of a stopped worker put back to pending");
+        }
+        report.reclaimed += reclaimed;
         loop {
+            let claimed_at = now_unix();
             let mut tx = self.store().tenant(tenant).write().await?;
-            let claimed = tx.claim_due_messages(now, CLAIM_BATCH).await?;
+            let claimed = tx.claim_due_messages(now, claimed_at, CLAIM_BATCH).await?;
             tx.commit().await?;
             if claimed.is_empty() {
                 return Ok(());
             }
             let n = claimed.len();
             for m in claimed {
-                self.deliver_one(channel, tenant, &keys, m, now, report).await?;
+                self.deliver_one(channel, tenant, &keys, m, claimed_at, now, report).await?;
             }
             if (n as i64) < CLAIM_BATCH {
                 return Ok(());
@@ -368,15 +401,29 @@ impl Practice {
         }
     }
 
+    #[allow(clippy::too_many_arguments)]
     async fn deliver_one(
         &self,
         channel: &Channel,
         tenant: TenantId,
         keys: &TenantKeys,
         m: OutboxRow,
+        claimed_at: i64,
         now: i64,
         report: &mut DeliveryReport,
     ) -> Result<()> {
+        // Renew the lease once it is half gone (a long batch over a slow channel); before that
+        // it is certainly still ours, as a claim is only taken back after the whole lease.
+        let renewed_at = now_unix();
+        if renewed_at - claimed_at >= CLAIM_LEASE_SECS / 2 {
+            let mut tx = self.store().tenant(tenant).write().await?;
+            let ours = tx.renew_message_claim(m.id, claimed_at, renewed_at).await?;
+            tx.commit().await?;
+            if !ours {
+                tracing::warn!(message = %m.id, "lease lost before sending; left to the worker holding it");
+                return Ok(());
+            }
+        }
         let attempt = m.attempts + 1;
         let (outcome, detail, status, next): (&str, Option<&str>, &str, i64) = 'decide: {
             if MARKETING_KINDS.contains(&m.kind.as_str()) {

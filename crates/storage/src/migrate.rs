@@ -29,6 +29,11 @@ pub const MIGRATIONS_SQLITE: &[Migration] = &[
         sql: include_str!("../migrations/sqlite/0011_insight_outbox.sql"),
     },
     Migration {
+        version: 12,
+        name: "practice_guards",
+        sql: include_str!("../migrations/sqlite/0012_practice_guards.sql"),
+    },
+    Migration {
         version: 30,
         name: "insight_triggers",
         sql: include_str!("../migrations/sqlite/0030_insight_triggers.sql"),
@@ -57,6 +62,11 @@ pub const MIGRATIONS_POSTGRES: &[Migration] = &[
         version: 11,
         name: "insight_outbox",
         sql: include_str!("../migrations/postgres/0011_insight_outbox.sql"),
+    },
+    Migration {
+        version: 12,
+        name: "practice_guards",
+        sql: include_str!("../migrations/postgres/0012_practice_guards.sql"),
     },
     Migration {
         version: 30,

@@ -105,6 +105,8 @@ pub struct AppointmentFilter {
     pub to: i64,
     pub provider: Option<ProviderId>,
     pub client: Option<ClientId>,
+    /// Only appointments of the providers linked to this login (`providers.user_id`).
+    pub linked_user: Option<String>,
     pub limit: i64,
 }
 
@@ -139,33 +141,38 @@ impl TenantTx {
             const_str_concat!("SELECT ", COLUMNS),
             " FROM appointments WHERE tenant_id = $1 AND starts_at >= $2 AND starts_at < $3
                AND ($4 IS NULL OR provider_id = $4) AND ($5 IS NULL OR client_id = $5)
+               AND ($7 IS NULL OR provider_id IN (SELECT id FROM providers WHERE tenant_id = $1 AND user_id = $7))
              ORDER BY starts_at, id LIMIT $6"
         );
         let t = self.tenant_str.clone();
         let provider = f.provider.map(|p| p.to_string());
         let client = f.client.map(|c| c.to_string());
         let rows: Vec<Tuple> = on_conn!(self, c => sqlx::query_as(SQL).bind(&t).bind(f.from).bind(f.to)
-            .bind(&provider).bind(&client).bind(f.limit).fetch_all(c).await)?;
+            .bind(&provider).bind(&client).bind(f.limit).bind(&f.linked_user).fetch_all(c).await)?;
         rows.into_iter().map(from_tuple).collect()
     }
 
-    /// Whether a live appointment of the provider (other than `except`) overlaps
-    /// `[starts_at, blocks_until)`.
-    pub async fn provider_busy(
+    /// What stands in the way of `[starts_at, blocks_until)` for a provider, in one round trip:
+    /// `(time off overlaps, a live appointment other than `except` overlaps)`.
+    pub async fn slot_conflicts(
         &mut self,
         provider: ProviderId,
         starts_at: i64,
         blocks_until: i64,
         except: Option<AppointmentId>,
-    ) -> Result<bool> {
-        const SQL: &str = "SELECT COUNT(*) FROM appointments
-             WHERE tenant_id = $1 AND provider_id = $2 AND status IN ('booked', 'completed')
-               AND starts_at < $4 AND starts_at > $5 AND blocks_until > $3 AND id <> $6";
+    ) -> Result<(bool, bool)> {
+        const SQL: &str = "SELECT
+                EXISTS (SELECT 1 FROM time_off WHERE tenant_id = $1 AND provider_id = $2
+                        AND starts_at < $4 AND ends_at > $3),
+                EXISTS (SELECT 1 FROM appointments WHERE tenant_id = $1 AND provider_id = $2
+                        AND status IN ('booked', 'completed') AND starts_at < $4 AND starts_at > $5
+                        AND blocks_until > $3 AND id <> $6)";
         let t = self.tenant_str.clone();
         let except = except.map(|e| e.to_string()).unwrap_or_default();
-        let (n,): (i64,) = on_conn!(self, c => sqlx::query_as(SQL).bind(&t).bind(provider.to_string())
-            .bind(starts_at).bind(blocks_until).bind(starts_at - MAX_BLOCK_SECS).bind(&except).fetch_one(c).await)?;
-        Ok(n > 0)
+        let (time_off, busy): (bool, bool) = on_conn!(self, c => sqlx::query_as(SQL).bind(&t)
+            .bind(provider.to_string()).bind(starts_at).bind(blocks_until).bind(starts_at - MAX_BLOCK_SECS)
+            .bind(&except).fetch_one(c).await)?;
+        Ok((time_off, busy))
     }
 
     /// Live appointments blocking any time in `[from, to)`: of one provider or of all.

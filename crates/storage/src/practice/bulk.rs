@@ -1,22 +1,11 @@
-//! Bulk loading of practice rows for `lacuna demo` and the benchmarks: the same tables and
-//! constraints as everyday writes, many rows per transaction (and on PostgreSQL one
-//! `INSERT … SELECT FROM UNNEST` per batch of appointments). Personal fields arrive sealed.
+//! Bulk loading of practice history for `lacuna demo` and the benchmarks: appointments, plans and
+//! charges, many rows per transaction (and on PostgreSQL one `INSERT … SELECT FROM UNNEST` per
+//! batch of appointments), under the same tables and constraints as everyday writes. The
+//! catalogue (settings, locations, services, providers) has no bulk path: the demo uses the
+//! catalogue's own inserts.
 
 use crate::tx::{Tx, on_conn};
 use crate::{Result, TenantTx};
-
-#[derive(Debug, Clone)]
-pub struct ServiceSeed {
-    pub id: String,
-    pub name: String,
-    pub category: String,
-    pub duration_min: i64,
-    pub buffer_min: i64,
-    pub price_minor: i64,
-    pub currency: String,
-    pub cycle_days: Option<i64>,
-    pub follow_up_days: Option<i64>,
-}
 
 #[derive(Debug, Clone)]
 pub struct AppointmentSeed {
@@ -67,63 +56,6 @@ pub struct ChargeSeed {
 }
 
 impl TenantTx {
-    pub async fn bulk_set_practice_settings(&mut self, timezone: &str, currency: &str, now: i64) -> Result<()> {
-        const SQL: &str = "UPDATE tenants SET timezone = $2, currency = $3, updated_at = $4 WHERE id = $1";
-        let t = self.tenant_str.clone();
-        on_conn!(self, c => sqlx::query(SQL).bind(&t).bind(timezone).bind(currency).bind(now)
-            .execute(c).await.map(|r| r.rows_affected()))?;
-        Ok(())
-    }
-
-    pub async fn bulk_location(&mut self, id: &str, name: &str, now: i64) -> Result<()> {
-        const SQL: &str = "INSERT INTO locations (tenant_id, id, name, created_at) VALUES ($1, $2, $3, $4)";
-        let t = self.tenant_str.clone();
-        on_conn!(self, c => sqlx::query(SQL).bind(&t).bind(id).bind(name).bind(now)
-            .execute(c).await.map(|r| r.rows_affected()))?;
-        Ok(())
-    }
-
-    pub async fn bulk_service(&mut self, s: &ServiceSeed, now: i64) -> Result<()> {
-        const SQL: &str = "INSERT INTO services (tenant_id, id, name, category, duration_min, buffer_min, price_minor,
-                currency, cycle_days, follow_up_days, active, created_at, updated_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, TRUE, $11, $11)";
-        let t = self.tenant_str.clone();
-        on_conn!(self, c => sqlx::query(SQL).bind(&t).bind(&s.id).bind(&s.name).bind(&s.category)
-            .bind(s.duration_min).bind(s.buffer_min).bind(s.price_minor).bind(&s.currency)
-            .bind(s.cycle_days).bind(s.follow_up_days).bind(now)
-            .execute(c).await.map(|r| r.rows_affected()))?;
-        Ok(())
-    }
-
-    /// A provider, the services they perform, and weekly hours `(location, weekday, start_min, end_min)`.
-    pub async fn bulk_provider(
-        &mut self,
-        id: &str,
-        name: &str,
-        services: &[String],
-        hours: &[(String, i64, i64, i64)],
-        now: i64,
-    ) -> Result<()> {
-        const PROVIDER: &str = "INSERT INTO providers (tenant_id, id, name, active, created_at, updated_at)
-             VALUES ($1, $2, $3, TRUE, $4, $4)";
-        const SERVICE: &str = "INSERT INTO provider_services (tenant_id, provider_id, service_id) VALUES ($1, $2, $3)";
-        const HOURS: &str =
-            "INSERT INTO provider_hours (tenant_id, provider_id, location_id, weekday, start_min, end_min)
-             VALUES ($1, $2, $3, $4, $5, $6)";
-        let t = self.tenant_str.clone();
-        on_conn!(self, c => {
-            sqlx::query(PROVIDER).bind(&t).bind(id).bind(name).bind(now).execute(&mut *c).await?;
-            for s in services {
-                sqlx::query(SERVICE).bind(&t).bind(id).bind(s).execute(&mut *c).await?;
-            }
-            for (loc, day, start, end) in hours {
-                sqlx::query(HOURS).bind(&t).bind(id).bind(loc).bind(day).bind(start).bind(end).execute(&mut *c).await?;
-            }
-            Ok::<_, sqlx::Error>(())
-        })?;
-        Ok(())
-    }
-
     pub async fn bulk_appointments(&mut self, rows: &[AppointmentSeed]) -> Result<()> {
         const ONE: &str = "INSERT INTO appointments (tenant_id, id, client_id, provider_id, service_id, location_id,
                 starts_at, ends_at, blocks_until, status, cancel_reason, cancelled_by, price_minor, currency,

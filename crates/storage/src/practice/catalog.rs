@@ -14,6 +14,8 @@ pub struct PracticeSettingsRow {
     /// ISO 4217 code.
     pub currency: String,
     pub reminder_lead_hours: i64,
+    /// What happens to client notes that look clinical or hold identifiers: `warn` or `reject`.
+    pub notes_phi_policy: String,
 }
 
 #[derive(Debug, Clone)]
@@ -93,6 +95,38 @@ fn service_from(t: ServiceTuple) -> Result<ServiceRow> {
     })
 }
 
+/// What a booking checks about its provider, service, location and practice, read in one
+/// statement (see [`TenantTx::lock_slot_context`]).
+#[derive(Debug, Clone)]
+pub struct SlotContext {
+    pub provider_active: bool,
+    pub service: ServiceRow,
+    /// Whether the provider performs the service.
+    pub performs: bool,
+    /// The practice's time zone.
+    pub timezone: String,
+    pub location_name: String,
+}
+
+type SlotTuple = (
+    bool,
+    String,
+    String,
+    String,
+    i64,
+    i64,
+    i64,
+    String,
+    Option<i64>,
+    Option<i64>,
+    bool,
+    i64,
+    i64,
+    String,
+    String,
+    bool,
+);
+
 type ProviderTuple = (String, String, Option<String>, bool, i64, i64);
 const PROVIDER_COLUMNS: &str = "id, name, user_id, active, created_at, updated_at";
 
@@ -119,19 +153,19 @@ impl TenantTx {
     // ---- settings ------------------------------------------------------------------------
 
     pub async fn practice_settings(&mut self) -> Result<PracticeSettingsRow> {
-        const SQL: &str = "SELECT timezone, currency, reminder_lead_hours FROM tenants WHERE id = $1";
+        const SQL: &str = "SELECT timezone, currency, reminder_lead_hours, notes_phi_policy FROM tenants WHERE id = $1";
         let t = self.tenant_str.clone();
-        let (timezone, currency, reminder_lead_hours): (String, String, i64) =
+        let (timezone, currency, reminder_lead_hours, notes_phi_policy): (String, String, i64, String) =
             on_conn!(self, c => sqlx::query_as(SQL).bind(&t).fetch_one(c).await)?;
-        Ok(PracticeSettingsRow { timezone, currency, reminder_lead_hours })
+        Ok(PracticeSettingsRow { timezone, currency, reminder_lead_hours, notes_phi_policy })
     }
 
     pub async fn set_practice_settings(&mut self, s: &PracticeSettingsRow, now: i64) -> Result<()> {
-        const SQL: &str =
-            "UPDATE tenants SET timezone = $2, currency = $3, reminder_lead_hours = $4, updated_at = $5 WHERE id = $1";
+        const SQL: &str = "UPDATE tenants SET timezone = $2, currency = $3, reminder_lead_hours = $4,
+                notes_phi_policy = $5, updated_at = $6 WHERE id = $1";
         let t = self.tenant_str.clone();
         on_conn!(self, c => sqlx::query(SQL).bind(&t).bind(&s.timezone).bind(&s.currency)
-            .bind(s.reminder_lead_hours).bind(now).execute(c).await.map(|r| r.rows_affected()))?;
+            .bind(s.reminder_lead_hours).bind(&s.notes_phi_policy).bind(now).execute(c).await.map(|r| r.rows_affected()))?;
         Ok(())
     }
 
@@ -265,6 +299,52 @@ impl TenantTx {
         let row: Option<ProviderTuple> =
             on_conn!(self, c => sqlx::query_as(SQL_PG).bind(&t).bind(id.to_string()).fetch_optional(c).await)?;
         row.map(provider_from).transpose()
+    }
+
+    /// The providers whose records are linked to this staff login.
+    pub async fn providers_of_user(&mut self, user: &str) -> Result<Vec<ProviderId>> {
+        const SQL: &str = "SELECT id FROM providers WHERE tenant_id = $1 AND user_id = $2 ORDER BY id";
+        let t = self.tenant_str.clone();
+        let rows: Vec<(String,)> = on_conn!(self, c => sqlx::query_as(SQL).bind(&t).bind(user).fetch_all(c).await)?;
+        rows.into_iter().map(|(id,)| parse_id(&id, "providers.id")).collect()
+    }
+
+    /// The provider, service, location and practice settings a booking needs, in one round trip;
+    /// on PostgreSQL the provider's row is locked until the transaction ends (bookings of one
+    /// provider queue up; SQLite write transactions already are serialised). `None` if the
+    /// provider, the service or the location does not exist in this tenant.
+    pub async fn lock_slot_context(
+        &mut self,
+        provider: ProviderId,
+        service: ServiceId,
+        location: LocationId,
+    ) -> Result<Option<SlotContext>> {
+        const SQL: &str = "SELECT p.active, s.id, s.name, s.category, s.duration_min, s.buffer_min, s.price_minor,
+                s.currency, s.cycle_days, s.follow_up_days, s.active, s.created_at, s.updated_at, t.timezone, l.name,
+                EXISTS (SELECT 1 FROM provider_services ps
+                        WHERE ps.tenant_id = p.tenant_id AND ps.provider_id = p.id AND ps.service_id = s.id)
+             FROM providers p
+             JOIN services s ON s.tenant_id = p.tenant_id AND s.id = $3
+             JOIN locations l ON l.tenant_id = p.tenant_id AND l.id = $4
+             JOIN tenants t ON t.id = p.tenant_id
+             WHERE p.tenant_id = $1 AND p.id = $2";
+        const SQL_PG: &str = const_str_concat!(SQL, " FOR UPDATE OF p");
+        let sql = if self.is_postgres() { SQL_PG } else { SQL };
+        let t = self.tenant_str.clone();
+        let row: Option<SlotTuple> = on_conn!(self, c => sqlx::query_as(sql).bind(&t).bind(provider.to_string())
+            .bind(service.to_string()).bind(location.to_string()).fetch_optional(c).await)?;
+        row.map(
+            |(p_active, id, name, category, dur, buf, price, cur, cycle, follow, s_active, c, u, tz, loc, performs)| {
+                Ok(SlotContext {
+                    provider_active: p_active,
+                    service: service_from((id, name, category, dur, buf, price, cur, cycle, follow, s_active, c, u))?,
+                    performs,
+                    timezone: tz,
+                    location_name: loc,
+                })
+            },
+        )
+        .transpose()
     }
 
     pub async fn providers(&mut self) -> Result<Vec<ProviderRow>> {

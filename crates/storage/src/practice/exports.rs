@@ -1,10 +1,11 @@
-//! Exports: the register of who exported what (`exports`), and the flat rows each export kind
-//! reads. Client names arrive as ciphertexts (`client_name_ct`); the practice layer opens them.
+//! Exports: the register of who exported what (`exports`), and the flat rows of the export kinds
+//! that join several tables (appointments, transactions). Services and providers are exported
+//! from the catalogue's own listings. Client names arrive as ciphertexts (`client_name_ct`); the
+//! practice layer opens them.
 
 use crate::tx::on_conn;
 use crate::{Result, TenantTx};
 
-type ServiceTuple = (String, String, String, i64, i64, i64, String, Option<i64>, Option<i64>, bool, i64, i64);
 type AppointmentTuple = (
     String,
     String,
@@ -49,32 +50,6 @@ pub struct ExportRecord {
     pub kind: String,
     pub row_count: i64,
     pub created_at: i64,
-}
-
-#[derive(Debug, Clone)]
-pub struct ServiceExportRow {
-    pub id: String,
-    pub name: String,
-    pub category: String,
-    pub duration_min: i64,
-    pub buffer_min: i64,
-    pub price_minor: i64,
-    pub currency: String,
-    pub cycle_days: Option<i64>,
-    pub follow_up_days: Option<i64>,
-    pub active: bool,
-    pub created_at: i64,
-    pub updated_at: i64,
-}
-
-#[derive(Debug, Clone)]
-pub struct ProviderExportRow {
-    pub id: String,
-    pub name: String,
-    pub user_id: Option<String>,
-    pub active: bool,
-    pub created_at: i64,
-    pub updated_at: i64,
 }
 
 #[derive(Debug, Clone)]
@@ -139,65 +114,6 @@ impl TenantTx {
         Ok(rows
             .into_iter()
             .map(|(id, actor, kind, row_count, created_at)| ExportRecord { id, actor, kind, row_count, created_at })
-            .collect())
-    }
-
-    pub async fn export_services(&mut self) -> Result<Vec<ServiceExportRow>> {
-        const SQL: &str = "SELECT id, name, category, duration_min, buffer_min, price_minor, currency, cycle_days,
-                follow_up_days, active, created_at, updated_at
-             FROM services WHERE tenant_id = $1 ORDER BY created_at, id";
-        let t = self.tenant_str.clone();
-        let rows: Vec<ServiceTuple> = on_conn!(self, c => sqlx::query_as(SQL).bind(&t).fetch_all(c).await)?;
-        Ok(rows
-            .into_iter()
-            .map(
-                |(
-                    id,
-                    name,
-                    category,
-                    duration_min,
-                    buffer_min,
-                    price_minor,
-                    currency,
-                    cycle_days,
-                    follow_up_days,
-                    active,
-                    created_at,
-                    updated_at,
-                )| ServiceExportRow {
-                    id,
-                    name,
-                    category,
-                    duration_min,
-                    buffer_min,
-                    price_minor,
-                    currency,
-                    cycle_days,
-                    follow_up_days,
-                    active,
-                    created_at,
-                    updated_at,
-                },
-            )
-            .collect())
-    }
-
-    pub async fn export_providers(&mut self) -> Result<Vec<ProviderExportRow>> {
-        const SQL: &str = "SELECT id, name, user_id, active, created_at, updated_at
-             FROM providers WHERE tenant_id = $1 ORDER BY created_at, id";
-        let t = self.tenant_str.clone();
-        let rows: Vec<(String, String, Option<String>, bool, i64, i64)> =
-            on_conn!(self, c => sqlx::query_as(SQL).bind(&t).fetch_all(c).await)?;
-        Ok(rows
-            .into_iter()
-            .map(|(id, name, user_id, active, created_at, updated_at)| ProviderExportRow {
-                id,
-                name,
-                user_id,
-                active,
-                created_at,
-                updated_at,
-            })
             .collect())
     }
 

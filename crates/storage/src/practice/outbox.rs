@@ -2,7 +2,11 @@
 //! ciphertext under the tenant's data key; this layer never sees it in plain text.
 //!
 //! Delivery claims a message by moving it from `pending` to `sending` in its own committed
-//! transaction before anything is sent, so two workers never send the same message.
+//! transaction before anything is sent, so two workers never send the same message. The claim
+//! is a lease (`claimed_at`): a worker that stops after claiming leaves the message in `sending`,
+//! and once the lease has run out [`TenantTx::reclaim_abandoned_messages`] puts it back to
+//! `pending` with an `abandoned` attempt. A live worker renews its lease before each send
+//! ([`TenantTx::renew_message_claim`]), so a message it still holds is never taken from it.
 
 use super::parse_id;
 use crate::tx::on_conn;
@@ -153,16 +157,17 @@ impl TenantTx {
     }
 
     /// Claims up to `limit` due pending messages: each moves to `sending` only if it still was
-    /// `pending`, so of two racing workers exactly one gets it. Commit before sending.
-    pub async fn claim_due_messages(&mut self, now: i64, limit: i64) -> Result<Vec<OutboxRow>> {
+    /// `pending`, so of two racing workers exactly one gets it. `claimed_at` (wall-clock time)
+    /// starts the lease. Commit before sending.
+    pub async fn claim_due_messages(&mut self, now: i64, claimed_at: i64, limit: i64) -> Result<Vec<OutboxRow>> {
         const PICK: &str = const_str_concat!(
             const_str_concat!("SELECT ", COLUMNS),
             " FROM outbox WHERE tenant_id = $1 AND status = 'pending' AND next_attempt_at <= $2
                ORDER BY next_attempt_at, id LIMIT $3"
         );
         const PICK_PG: &str = const_str_concat!(PICK, " FOR UPDATE SKIP LOCKED");
-        const CLAIM: &str =
-            "UPDATE outbox SET status = 'sending' WHERE tenant_id = $1 AND id = $2 AND status = 'pending'";
+        const CLAIM: &str = "UPDATE outbox SET status = 'sending', claimed_at = $3
+             WHERE tenant_id = $1 AND id = $2 AND status = 'pending'";
         let sql = if self.is_postgres() { PICK_PG } else { PICK };
         let t = self.tenant_str.clone();
         let rows: Vec<OutboxTuple> =
@@ -170,7 +175,7 @@ impl TenantTx {
         let mut claimed = Vec::new();
         for row in rows {
             let mut m = OutboxRow::from_tuple(row)?;
-            let n = on_conn!(self, c => sqlx::query(CLAIM).bind(&t).bind(m.id.to_string())
+            let n = on_conn!(self, c => sqlx::query(CLAIM).bind(&t).bind(m.id.to_string()).bind(claimed_at)
                 .execute(c).await.map(|r| r.rows_affected()))?;
             if n == 1 {
                 m.status = "sending".into();
@@ -178,6 +183,55 @@ impl TenantTx {
             }
         }
         Ok(claimed)
+    }
+
+    /// Extends the lease of a message this worker claimed at `claimed_at` to `renewed_at`.
+    /// `false` if the claim is no longer this worker's (its lease ran out and it was reclaimed):
+    /// the message must then not be sent.
+    pub async fn renew_message_claim(&mut self, id: MessageId, claimed_at: i64, renewed_at: i64) -> Result<bool> {
+        const SQL: &str = "UPDATE outbox SET claimed_at = $4
+             WHERE tenant_id = $1 AND id = $2 AND status = 'sending' AND claimed_at = $3";
+        let t = self.tenant_str.clone();
+        let n = on_conn!(self, c => sqlx::query(SQL).bind(&t).bind(id.to_string()).bind(claimed_at).bind(renewed_at)
+            .execute(c).await.map(|r| r.rows_affected()))?;
+        Ok(n == 1)
+    }
+
+    /// Messages left in `sending` whose lease started before `cutoff` (their worker stopped
+    /// after claiming them) go back to `pending`, due at `now`, with an `abandoned` attempt on
+    /// record — or to `failed` when that was their last attempt. Returns how many.
+    pub async fn reclaim_abandoned_messages(&mut self, cutoff: i64, now: i64, max_attempts: i64) -> Result<u64> {
+        const PICK: &str = "SELECT id, attempts FROM outbox
+             WHERE tenant_id = $1 AND status = 'sending' AND COALESCE(claimed_at, 0) < $2 ORDER BY id LIMIT 500";
+        const PICK_PG: &str = const_str_concat!(
+            "SELECT id, attempts FROM outbox
+             WHERE tenant_id = $1 AND status = 'sending' AND COALESCE(claimed_at, 0) < $2 ORDER BY id LIMIT 500",
+            " FOR UPDATE SKIP LOCKED"
+        );
+        const ATTEMPT: &str =
+            "INSERT INTO message_attempts (tenant_id, message_id, attempt, attempted_at, outcome, detail)
+             VALUES ($1, $2, $3, $4, 'abandoned', 'the worker stopped after claiming it; it may or may not have been sent')";
+        const UPDATE: &str = "UPDATE outbox SET status = $3, attempts = $4, next_attempt_at = $5, claimed_at = NULL
+             WHERE tenant_id = $1 AND id = $2 AND status = 'sending' AND COALESCE(claimed_at, 0) < $6";
+        let sql = if self.is_postgres() { PICK_PG } else { PICK };
+        let t = self.tenant_str.clone();
+        let rows: Vec<(String, i64)> =
+            on_conn!(self, c => sqlx::query_as(sql).bind(&t).bind(cutoff).fetch_all(c).await)?;
+        let mut n = 0;
+        for (id, attempts) in rows {
+            let attempt = attempts + 1;
+            let status = if attempt >= max_attempts { "failed" } else { "pending" };
+            let changed = on_conn!(self, c => {
+                let changed = sqlx::query(UPDATE).bind(&t).bind(&id).bind(status).bind(attempt).bind(now).bind(cutoff)
+                    .execute(&mut *c).await?.rows_affected();
+                if changed == 1 {
+                    sqlx::query(ATTEMPT).bind(&t).bind(&id).bind(attempt).bind(now).execute(&mut *c).await?;
+                }
+                Ok::<u64, sqlx::Error>(changed)
+            })?;
+            n += changed;
+        }
+        Ok(n)
     }
 
     /// Records one attempt and the message's resulting state.

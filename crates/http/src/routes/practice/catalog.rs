@@ -25,11 +25,19 @@ pub struct SettingsResponse {
     /// ISO 4217 code.
     currency: String,
     reminder_lead_hours: i64,
+    /// What happens to client notes that look like they hold an identifier or clinical details:
+    /// `warn` (stored, with a warning) or `reject` (422).
+    notes_phi_policy: String,
 }
 
 impl From<PracticeSettings> for SettingsResponse {
     fn from(s: PracticeSettings) -> Self {
-        Self { timezone: s.timezone, currency: s.currency, reminder_lead_hours: s.reminder_lead_hours }
+        Self {
+            timezone: s.timezone,
+            currency: s.currency,
+            reminder_lead_hours: s.reminder_lead_hours,
+            notes_phi_policy: s.notes_phi_policy,
+        }
     }
 }
 
@@ -42,6 +50,9 @@ pub struct SettingsRequest {
     currency: Option<String>,
     #[serde(default)]
     reminder_lead_hours: Option<i64>,
+    /// `warn` or `reject`.
+    #[serde(default)]
+    notes_phi_policy: Option<String>,
 }
 
 /// The practice's time zone, currency and reminder lead time.
@@ -55,7 +66,7 @@ pub async fn get_settings(
     Ok(Json(st.practice.practice_settings(&auth.principal).await?.into()))
 }
 
-/// Changes the practice's time zone (IANA name), currency or reminder lead time.
+/// Changes the practice's time zone (IANA name), currency, reminder lead time or notes policy.
 #[utoipa::path(patch, path = "/api/v1/practice/settings", tag = "catalog", request_body = SettingsRequest,
     security(("session" = ["catalog.manage"]), ("token" = ["catalog.manage"])),
     responses((status = 200, body = SettingsResponse), (status = 422, body = ErrorBody)))]
@@ -64,8 +75,12 @@ pub async fn patch_settings(
     auth: Auth<CatalogManage>,
     ValidJson(r): ValidJson<SettingsRequest>,
 ) -> Result<Json<SettingsResponse>, ApiError> {
-    let patch =
-        SettingsPatch { timezone: r.timezone, currency: r.currency, reminder_lead_hours: r.reminder_lead_hours };
+    let patch = SettingsPatch {
+        timezone: r.timezone,
+        currency: r.currency,
+        reminder_lead_hours: r.reminder_lead_hours,
+        notes_phi_policy: r.notes_phi_policy,
+    };
     Ok(Json(st.practice.update_practice_settings(&auth.principal, patch).await?.into()))
 }
 

@@ -9,7 +9,7 @@ use crate::{ApiError, AppState};
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use lacuna_practice::clients::{Client, ClientInput, ClientPatch};
+use lacuna_practice::clients::{Client, ClientInput, ClientPatch, Saved};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -25,6 +25,26 @@ pub struct ClientResponse {
     notes: Option<String>,
     created_at: String,
     updated_at: String,
+    /// After a create or edit: fields stored although they look like they hold an identifier
+    /// or clinical details (the practice's `notes_phi_policy` is `warn`). Absent when empty.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    warnings: Vec<FieldWarning>,
+}
+
+/// A stored field that looks like it holds what it should not: the kind, never the value.
+#[derive(Serialize, ToSchema)]
+pub struct FieldWarning {
+    field: String,
+    /// The kind of identifier (`Ssn`, `Email`, `Phone`, `RecordNumber`, …) or `ClinicalTerm`.
+    kind: String,
+}
+
+impl From<Saved> for ClientResponse {
+    fn from(s: Saved) -> Self {
+        let warnings =
+            s.warnings.iter().map(|w| FieldWarning { field: w.field.to_string(), kind: w.kind.to_string() }).collect();
+        Self { warnings, ..s.client.into() }
+    }
 }
 
 impl From<Client> for ClientResponse {
@@ -39,6 +59,7 @@ impl From<Client> for ClientResponse {
             notes: c.notes,
             created_at: rfc3339(c.created_at),
             updated_at: rfc3339(c.updated_at),
+            warnings: Vec::new(),
         }
     }
 }
