@@ -94,37 +94,7 @@ impl<R: Requirement> FromRequestParts<AppState> for Auth<R> {
         if let Some(ctx) = parts.extensions.get::<crate::request_log::LogContext>() {
             ctx.set(principal.tenant, principal.actor());
         }
-        if principal.mfa.pending && !R::DURING_MFA_PENDING {
-            return Err(ApiError::new(
-                StatusCode::UNAUTHORIZED,
-                "mfa_required",
-                "enter the code from your authenticator app (POST /api/v1/mfa/verify)",
-            ));
-        }
-        if principal.mfa.enrollment_required && !R::DURING_ENROLLMENT {
-            return Err(ApiError::new(
-                StatusCode::FORBIDDEN,
-                "mfa_enrollment_required",
-                "your practice requires MFA: set it up first (POST /api/v1/mfa/enroll)",
-            ));
-        }
-        if let Some(p) = R::PERMISSION {
-            principal.require(p)?;
-        }
-        if principal.tenant_cancelled && is_unsafe(&parts.method) && !R::WHILE_CANCELLED {
-            return Err(ApiError::new(
-                StatusCode::FORBIDDEN,
-                "tenant_cancelled",
-                "this practice is cancelled: sign-in and exports work until it is deleted; reactivate to make changes",
-            ));
-        }
-        if R::PRIVILEGED && !principal.mfa.step_up_satisfied(lacuna_storage::now_unix()) {
-            return Err(ApiError::new(
-                StatusCode::FORBIDDEN,
-                "step_up_required",
-                "this action needs a fresh MFA check (POST /api/v1/mfa/verify)",
-            ));
-        }
+        check_requirement::<R>(&principal, &parts.method)?;
         Ok(Self { principal, _r: PhantomData })
     }
 }
@@ -134,6 +104,43 @@ impl<R: Requirement> FromRequestParts<AppState> for Auth<R> {
 /// the request's extensions; it is never read from the wire.
 #[derive(Clone)]
 pub(crate) struct AuthenticatedPrincipal(pub Principal);
+
+/// What `R` demands beyond a valid credential (second factor, enrollment, permission, a
+/// cancelled practice's writes, step-up). Shared by the JSON API and the web pages.
+pub(crate) fn check_requirement<R: Requirement>(principal: &Principal, method: &Method) -> Result<(), ApiError> {
+    if principal.mfa.pending && !R::DURING_MFA_PENDING {
+        return Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "mfa_required",
+            "enter the code from your authenticator app (POST /api/v1/mfa/verify)",
+        ));
+    }
+    if principal.mfa.enrollment_required && !R::DURING_ENROLLMENT {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "mfa_enrollment_required",
+            "your practice requires MFA: set it up first (POST /api/v1/mfa/enroll)",
+        ));
+    }
+    if let Some(p) = R::PERMISSION {
+        principal.require(p)?;
+    }
+    if principal.tenant_cancelled && is_unsafe(method) && !R::WHILE_CANCELLED {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "tenant_cancelled",
+            "this practice is cancelled: sign-in and exports work until it is deleted; reactivate to make changes",
+        ));
+    }
+    if R::PRIVILEGED && !principal.mfa.step_up_satisfied(lacuna_storage::now_unix()) {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "step_up_required",
+            "this action needs a fresh MFA check (POST /api/v1/mfa/verify)",
+        ));
+    }
+    Ok(())
+}
 
 pub(crate) async fn authenticate(parts: &Parts, state: &AppState) -> Result<Principal, ApiError> {
     if let Some(AuthenticatedPrincipal(p)) = parts.extensions.get::<AuthenticatedPrincipal>() {
@@ -151,7 +158,7 @@ pub(crate) async fn authenticate(parts: &Parts, state: &AppState) -> Result<Prin
     Ok(principal)
 }
 
-fn is_unsafe(m: &Method) -> bool {
+pub(crate) fn is_unsafe(m: &Method) -> bool {
     !matches!(*m, Method::GET | Method::HEAD | Method::OPTIONS)
 }
 
@@ -214,7 +221,7 @@ fn client_addr(parts: &Parts, state: &AppState) -> Option<String> {
     parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip().to_string())
 }
 
-fn request_meta(parts: &Parts, state: &AppState) -> RequestMeta {
+pub(crate) fn request_meta(parts: &Parts, state: &AppState) -> RequestMeta {
     RequestMeta {
         client_addr: client_addr(parts, state),
         request_id: parts.extensions.get::<RequestId>().map(|r| r.0.clone()),

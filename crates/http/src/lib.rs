@@ -16,6 +16,7 @@ mod routes;
 mod server;
 mod tls;
 pub mod trust;
+mod web;
 
 pub use auth::SESSION_COOKIE;
 pub use error::ApiError;
@@ -53,6 +54,8 @@ pub struct HttpSettings {
     /// The Stripe webhook endpoint secret (`LACUNA_STRIPE_WEBHOOK_SECRET`); without it the
     /// webhook endpoint answers 404.
     pub stripe_webhook_secret: Option<String>,
+    /// The message channel in use, as the settings page names it: `smtp` or `file`.
+    pub message_channel: &'static str,
 }
 
 impl std::fmt::Debug for HttpSettings {
@@ -64,6 +67,7 @@ impl std::fmt::Debug for HttpSettings {
             .field("security_contact", &self.security_contact)
             .field("security_expires", &self.security_expires)
             .field("stripe_webhook_secret", &self.stripe_webhook_secret.as_ref().map(|_| "<set>"))
+            .field("message_channel", &self.message_channel)
             .finish()
     }
 }

@@ -52,9 +52,12 @@ async fn security_headers(State(st): State<AppState>, req: Request, next: Next) 
 /// Turns any non-JSON error response into the standard JSON error body.
 async fn json_errors(resp: Response) -> Response {
     let status = resp.status();
-    let is_json =
-        resp.headers().get(header::CONTENT_TYPE).is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
-    if !status.is_client_error() && !status.is_server_error() || is_json {
+    // JSON bodies, and the web pages' own HTML error pages, are already what the client expects.
+    let is_json_or_page = resp
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json") || v.as_bytes().starts_with(b"text/html"));
+    if !status.is_client_error() && !status.is_server_error() || is_json_or_page {
         return resp;
     }
     let (code, message) = match status {

@@ -93,24 +93,24 @@ impl TrustState {
 pub struct TrustReport {
     /// Protocol versions a handshake probe against this server succeeded or failed with.
     #[schema(value_type = Object)]
-    tls: serde_json::Value,
+    pub(crate) tls: serde_json::Value,
     #[schema(value_type = Object)]
-    encryption_at_rest: serde_json::Value,
+    pub(crate) encryption_at_rest: serde_json::Value,
     #[schema(value_type = Object)]
-    row_level_security: serde_json::Value,
+    pub(crate) row_level_security: serde_json::Value,
     #[schema(value_type = Object)]
-    audit_trail: serde_json::Value,
+    pub(crate) audit_trail: serde_json::Value,
     #[schema(value_type = Object)]
-    backups: serde_json::Value,
+    pub(crate) backups: serde_json::Value,
     #[schema(value_type = Object)]
-    request_log: serde_json::Value,
+    pub(crate) request_log: serde_json::Value,
     /// Present when the request is signed in: facts about the caller's own practice.
     #[schema(value_type = Option<Object>)]
     #[serde(skip_serializing_if = "Option::is_none")]
-    practice: Option<serde_json::Value>,
+    pub(crate) practice: Option<serde_json::Value>,
 }
 
-async fn report(st: &AppState, headers: &HeaderMap) -> Result<TrustReport, ApiError> {
+pub(crate) async fn report(st: &AppState, headers: &HeaderMap) -> Result<TrustReport, ApiError> {
     use serde_json::json;
     let facts = {
         let f = st.trust.read();

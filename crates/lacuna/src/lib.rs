@@ -221,6 +221,7 @@ pub async fn build(config: &Config) -> anyhow::Result<App> {
         security_contact,
         security_expires: lacuna_storage::now_unix() + config.security_expires_days * 86_400,
         stripe_webhook_secret: config.stripe_webhook_secret.clone().filter(|s| !s.is_empty()),
+        message_channel: if config.smtp_url.as_deref().is_some_and(|u| !u.is_empty()) { "smtp" } else { "file" },
     };
     let state = AppState::new(accounts, services.insight_service.clone(), settings);
     state.trust.set_crypto(services.crypto_self_test.clone());

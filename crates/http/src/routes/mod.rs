@@ -137,6 +137,7 @@ pub(crate) fn build(state: AppState) -> (axum::Router, utoipa::openapi::OpenApi)
         )
         .route("/trust", axum::routing::get(crate::trust::trust_html))
         .route("/.well-known/security.txt", axum::routing::get(crate::trust::security_txt))
+        .merge(crate::web::router())
         .fallback(meta::not_found);
     (crate::middleware::wrap(router.with_state(state.clone()), state), doc)
 }
