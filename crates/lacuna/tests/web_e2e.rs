@@ -376,7 +376,8 @@ async fn web_ui_end_to_end(backend: Backend) {
         ("/owner/exports", "24-owner-exports", "Export register"),
         ("/owner/backups", "25-owner-backups", "kept 30 days"),
         ("/owner/trust", "26-owner-trust", "Encryption at rest"),
-        ("/insights", "27-insights", "Coming soon"),
+        ("/insights", "27-insights", "Waiting for approval"),
+        ("/insights/policy", "27b-insights-policy", "Approval policy"),
     ] {
         b.go(path).await;
         b.assert_text(needle).await;
@@ -417,6 +418,47 @@ async fn web_ui_end_to_end(backend: Backend) {
     b.fill("#f-code", &recovery).await;
     b.submit("main form").await;
     assert_eq!(b.path().await, "/clients?q=oli", "back where the session ended");
+
+    // ---- Insights: a rebook gap from demo data, approved, its message in the outbox --------------
+    let demo = lacuna::demo::DemoOptions {
+        clients: 300,
+        appointments: 3_000,
+        seed: 11,
+        practice_name: "Demo Spa".into(),
+        owner_email: "owner@demo.example".into(),
+        owner_password: PASSWORD.into(),
+    };
+    lacuna::demo::run(&app.app.services, &demo).await.unwrap();
+    b.submit("form[action='/signout']").await;
+    b.go("/signin").await;
+    b.fill("#f-email", "owner@demo.example").await;
+    b.fill("#f-password", PASSWORD).await;
+    b.submit("main form").await;
+    b.go("/insights").await;
+    b.assert_text("Due to rebook").await;
+    b.assert_text("Waiting for approval").await;
+    let inbox = b.text().await;
+    assert!(inbox.contains("last ") && inbox.contains(" ago"), "rebook evidence in words: {inbox}");
+    b.submit("form[action='/insights/propose']").await;
+    b.assert_text("Looked for new actions.").await;
+    b.full_shot("31-insights-inbox").await;
+    // Approve until one reaches a client who consented to marketing (the demo has some who did not).
+    let mut queued = false;
+    for _ in 0..8 {
+        b.submit(".actions-table form[action$='/approve']").await;
+        b.assert_text("Approved.").await;
+        lacuna::jobs::deliver_insight_triggers(&app.app.services).await.unwrap();
+        b.go("/insights").await;
+        if b.text().await.contains("message queued") {
+            queued = true;
+            break;
+        }
+    }
+    assert!(queued, "an approved rebook nudge reached the outbox");
+    b.full_shot("32-insights-approved").await;
+    b.go("/settings/messages").await;
+    b.assert_text("nudge").await;
+    b.full_shot("33-outbox-nudge").await;
 
     b.c.clone().close().await.unwrap();
 }

@@ -74,6 +74,9 @@ fn notice_text(code: &str) -> Option<&'static str> {
         "mfa_on" => "Two-step verification is on.",
         "verified" => "Verified.",
         "removed" => "Removed.",
+        "proposed" => "Looked for new actions.",
+        "approved" => "Approved. The practice's outbox takes it from here.",
+        "declined" => "Declined. Nothing will be sent.",
         "welcome" => "Welcome to Lacuna. Start by adding a location, your services and providers.",
         _ => return None,
     })
@@ -104,11 +107,7 @@ impl IntoResponse for Page {
                                 ul.nav {
                                     @if can(p, Permission::ScheduleRead) { (item(Nav::Calendar, "/calendar", "Calendar")) }
                                     @if can(p, Permission::ClientsRead) { (item(Nav::Clients, "/clients", "Clients")) }
-                                    li.nav-insights {
-                                        a href="/insights" aria-current=[(self.nav == Nav::Insights).then_some("page")] {
-                                            "Insights" span.tag { "new" }
-                                        }
-                                    }
+                                    @if can(p, Permission::InsightRead) { (item(Nav::Insights, "/insights", "Insights")) }
                                     @if can(p, Permission::CatalogManage) || can(p, Permission::MembersRead) || can(p, Permission::TenantSettings) {
                                         (item(Nav::Settings, "/settings", "Settings"))
                                     }

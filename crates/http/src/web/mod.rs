@@ -16,6 +16,7 @@ mod auth_pages;
 mod calendar;
 mod clients;
 mod form;
+mod insights;
 mod layout;
 mod owner;
 mod session;
@@ -26,8 +27,6 @@ use crate::AppState;
 use crate::auth::Authenticated;
 use axum::Router;
 use axum::routing::{get, post};
-use layout::Page;
-use maud::html;
 use session::{Web, WebError};
 
 pub(crate) fn router() -> Router<AppState> {
@@ -72,7 +71,11 @@ pub(crate) fn router() -> Router<AppState> {
         .route("/owner/exports", get(owner::exports))
         .route("/owner/backups", get(owner::backups))
         .route("/owner/trust", get(owner::trust))
-        .route("/insights", get(insights))
+        .route("/insights", get(insights::inbox))
+        .route("/insights/propose", post(insights::propose))
+        .route("/insights/actions/{id}/{verdict}", post(insights::decide))
+        .route("/insights/policy", get(insights::policy_page))
+        .route("/insights/policy/{kind}", post(insights::policy_save))
 }
 
 /// The front door: the calendar for the signed in, the sign-in page for everyone else.
@@ -82,17 +85,4 @@ async fn home(web: Result<Web<Authenticated>, WebError>) -> axum::response::Resp
         Ok(_) => session::redirect("/calendar"),
         Err(e) => e.into_response(),
     }
-}
-
-/// Placeholder for the Insights inbox (built on the Insight API).
-async fn insights(web: Web<Authenticated>) -> Page {
-    Page::new(&web, "Insights", layout::Nav::Insights).body(html! {
-        div.page-head { h1 { "Insights" } span.badge { "Coming soon" } }
-        section.card {
-            p.lead { "Insights will list revenue gaps found in your practice's pseudonymous activity — clients due to rebook, \
-                      open slots worth filling, follow-ups and lapsing members — each with the evidence and an action to approve." }
-            p.muted { "Insight never sees names, emails or phone numbers, and never contacts a client: approved actions come \
-                       back to your calendar and messages." }
-        }
-    })
 }
