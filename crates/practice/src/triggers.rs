@@ -19,6 +19,9 @@ use lacuna_storage::now_unix;
 use lacuna_storage::practice::outbox::OutboxRow;
 use std::collections::HashMap;
 
+/// Mints one kind of pseudonym from an id.
+type Mint = fn(&Pseudonymizer, &str) -> String;
+
 /// No nudge leaves between these hours of the practice's local time (start inclusive, end
 /// exclusive); one queued during them waits until the end.
 pub const QUIET_HOURS: (i8, i8) = (21, 9);
@@ -165,7 +168,7 @@ impl Practice {
         let (old, new) = self.accounts().keyring().rotate_tenant_hmac_key(p.tenant, "pseudonym").await?;
         let (old, new) = (Pseudonymizer::new(old), Pseudonymizer::new(new));
         let mut map = HashMap::new();
-        let kinds: [(&Vec<String>, fn(&Pseudonymizer, &str) -> String); 5] = [
+        let kinds: [(&Vec<String>, Mint); 5] = [
             (&sources.clients, Pseudonymizer::client),
             (&sources.providers, Pseudonymizer::provider),
             (&sources.plans, Pseudonymizer::plan),
