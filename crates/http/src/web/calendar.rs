@@ -247,9 +247,14 @@ fn book_href(v: &View, provider: Option<ProviderId>, at: Option<i64>) -> String 
     s
 }
 
-/// The local instant of `minute` after midnight of `date`.
+/// The instant of the local wall-clock time `minute` after midnight on `date` (so the rows of a
+/// daylight-saving day are labelled with the times people read on the clock).
 fn at_minute(date: Date, minute: i64, tz: &TimeZone) -> i64 {
-    time::start_of(date, tz) + minute * 60
+    let (h, m) = (i8::try_from(minute / 60).ok(), i8::try_from(minute % 60).ok());
+    h.zip(m)
+        .and_then(|(h, m)| jiff::civil::Time::new(h, m, 0, 0).ok())
+        .and_then(|t| date.to_datetime(t).to_zoned(tz.clone()).ok())
+        .map_or_else(|| time::start_of(date, tz) + minute * 60, |z| z.timestamp().as_second())
 }
 
 async fn day_view(st: &AppState, p: &Principal, v: &View, can_book: bool) -> Result<Markup, WebError> {
@@ -814,4 +819,20 @@ pub(crate) async fn no_show(
     WebForm { web, .. }: WebForm<AppointmentsWrite>,
 ) -> Result<Response, WebError> {
     finish(&st, &web, &id, false).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rows_follow_the_wall_clock_on_daylight_saving_days() {
+        let tz = TimeZone::get("America/New_York").unwrap_or(TimeZone::UTC);
+        // 2026-03-08: clocks go from 02:00 to 03:00. 09:00 local is 13:00Z, not 14:00Z.
+        let spring = Date::new(2026, 3, 8).unwrap_or_default();
+        assert_eq!(crate::routes::rfc3339(at_minute(spring, 9 * 60, &tz)), "2026-03-08T13:00:00Z");
+        // 2026-11-01: clocks go back; 09:00 local is 14:00Z.
+        let fall = Date::new(2026, 11, 1).unwrap_or_default();
+        assert_eq!(crate::routes::rfc3339(at_minute(fall, 9 * 60, &tz)), "2026-11-01T14:00:00Z");
+    }
 }
