@@ -4,11 +4,11 @@
 
 use super::form::{FieldError, Form, FormData, csrf};
 use super::layout::{Nav, Page, bare_page};
-use super::session::{PublicForm, Web, WebError, WebForm, enc, redirect, safe_next};
+use super::session::{PublicForm, Web, WebError, WebForm, enc, form_token, redirect, safe_next};
 use crate::auth::{Authenticated, Meta, MfaSelf, MfaVerify, session_clear_cookie, session_set_cookie};
 use crate::{ApiError, AppState};
 use axum::extract::{RawQuery, State};
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use lacuna_accounts::{IssuedSession, SignupInput};
 use maud::{Markup, PreEscaped, html};
@@ -60,6 +60,7 @@ fn signin_form(values: &FormData, error: Option<&FieldError>, q: &FormData) -> M
             }
             (f.banner())
             form method="post" action="/signin" {
+                input type="hidden" name="form_token" value=(values.get("form_token"));
                 input type="hidden" name="next" value=(values.get("next"));
                 (f.input("email", "Email", "email", None, true))
                 (f.input("password", "Password", "password", None, true))
@@ -70,10 +71,21 @@ fn signin_form(values: &FormData, error: Option<&FieldError>, q: &FormData) -> M
     }
 }
 
-pub(crate) async fn signin_page(RawQuery(q): RawQuery) -> Response {
+/// A public page with its form token (and the cookie, when new).
+fn with_form_token(headers: &HeaderMap, mut values: FormData, page: impl FnOnce(&FormData) -> Response) -> Response {
+    let (token, set) = form_token(headers);
+    values.set("form_token", token);
+    let mut resp = page(&values);
+    if let Some(set) = set.and_then(|s| header::HeaderValue::from_str(&s).ok()) {
+        resp.headers_mut().append(header::SET_COOKIE, set);
+    }
+    resp
+}
+
+pub(crate) async fn signin_page(headers: HeaderMap, RawQuery(q): RawQuery) -> Response {
     let q = query(&q);
     let values = FormData::from_pairs([("next", safe_next(q.opt("next").as_deref()))]);
-    bare_page(StatusCode::OK, "Sign in", signin_form(&values, None, &q))
+    with_form_token(&headers, values, |v| bare_page(StatusCode::OK, "Sign in", signin_form(v, None, &q)))
 }
 
 pub(crate) async fn signin(State(st): State<AppState>, Meta(meta): Meta, PublicForm(form): PublicForm) -> Response {
@@ -97,6 +109,7 @@ fn signup_form(values: &FormData, error: Option<&FieldError>) -> Markup {
             p.muted { "You will be its owner. You can invite your team afterwards." }
             (f.banner())
             form method="post" action="/signup" {
+                input type="hidden" name="form_token" value=(values.get("form_token"));
                 (f.input("practice_name", "Practice name", "text", None, true))
                 (f.input("name", "Your name", "text", None, true))
                 (f.input("email", "Email", "email", None, true))
@@ -108,8 +121,10 @@ fn signup_form(values: &FormData, error: Option<&FieldError>) -> Markup {
     }
 }
 
-pub(crate) async fn signup_page() -> Response {
-    bare_page(StatusCode::OK, "Create your practice", signup_form(&FormData::default(), None))
+pub(crate) async fn signup_page(headers: HeaderMap) -> Response {
+    with_form_token(&headers, FormData::default(), |v| {
+        bare_page(StatusCode::OK, "Create your practice", signup_form(v, None))
+    })
 }
 
 pub(crate) async fn signup(State(st): State<AppState>, Meta(meta): Meta, PublicForm(form): PublicForm) -> Response {
@@ -138,6 +153,7 @@ fn invite_form(values: &FormData, error: Option<&FieldError>) -> Markup {
             p.muted { "Choose a password to accept the invitation." }
             (f.banner())
             form method="post" action="/invite" {
+                input type="hidden" name="form_token" value=(values.get("form_token"));
                 input type="hidden" name="token" value=(values.get("token"));
                 (f.input("new_password", "Password", "password", Some("At least 12 characters."), true))
                 button.btn.btn-primary.btn-block type="submit" { "Accept invitation" }
@@ -146,10 +162,10 @@ fn invite_form(values: &FormData, error: Option<&FieldError>) -> Markup {
     }
 }
 
-pub(crate) async fn invite_page(RawQuery(q): RawQuery) -> Response {
+pub(crate) async fn invite_page(headers: HeaderMap, RawQuery(q): RawQuery) -> Response {
     let q = query(&q);
     let values = FormData::from_pairs([("token", q.get("token"))]);
-    bare_page(StatusCode::OK, "Join your practice", invite_form(&values, None))
+    with_form_token(&headers, values, |v| bare_page(StatusCode::OK, "Join your practice", invite_form(v, None)))
 }
 
 pub(crate) async fn accept_invite(

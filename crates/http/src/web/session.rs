@@ -145,14 +145,55 @@ impl<R: Requirement> FromRequest<AppState> for WebForm<R> {
     }
 }
 
-/// A form posted before sign-in (sign-in, sign-up, invitation).
+/// The pre-session form cookie: there is no session yet to hold a CSRF token for sign-in, sign-up
+/// and invitation forms, so the page sets this random value in a `__Host-` cookie (Secure,
+/// HttpOnly, SameSite=Strict) and in a hidden field; the post must carry both, equal. Another
+/// site can neither read nor set the cookie, so it cannot sign a browser in to its own account.
+pub(crate) const FORM_COOKIE: &str = "__Host-lacuna_form";
+
+/// The form token for a public page: the browser's existing one, or a new one with the
+/// `Set-Cookie` to send.
+pub(crate) fn form_token(headers: &axum::http::HeaderMap) -> (String, Option<String>) {
+    if let Some(t) =
+        cookie_value(headers, FORM_COOKIE).filter(|t| t.len() == 64 && t.bytes().all(|b| b.is_ascii_hexdigit()))
+    {
+        return (t, None);
+    }
+    let t = format!("{}{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple());
+    let set = format!("{FORM_COOKIE}={t}; Path=/; Secure; HttpOnly; SameSite=Strict");
+    (t, Some(set))
+}
+
+fn cookie_value(headers: &axum::http::HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.to_string())
+}
+
+/// A form posted before sign-in (sign-in, sign-up, invitation), its form token checked.
 pub(crate) struct PublicForm(pub FormData);
 
 impl FromRequest<AppState> for PublicForm {
     type Rejection = WebError;
 
     async fn from_request(req: Request, _st: &AppState) -> Result<Self, Self::Rejection> {
-        Ok(PublicForm(read_form(req.into_body()).await?))
+        let (parts, body) = req.into_parts();
+        let form = read_form(body).await?;
+        let cookie = cookie_value(&parts.headers, FORM_COOKIE).unwrap_or_default();
+        let sent = form.get("form_token");
+        if cookie.is_empty() || !constant_time_eq(sent.as_bytes(), cookie.as_bytes()) {
+            return Err(WebError::Page(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "csrf",
+                "This form has expired. Go back, reload the page and try again.",
+            )));
+        }
+        Ok(PublicForm(form))
     }
 }
 
