@@ -340,3 +340,102 @@ fn any_arrival_order_gives_the_same_gaps() {
         assert_eq!(in_order, GapEngine::recompute(&events, &now), "seed {seed}");
     }
 }
+
+/// A busy practice: many clients with a favourite provider, weekday and hour, and many upcoming
+/// bookings of which a good share is cancelled — so that there are many freed slots, each with
+/// many clients to rank, and `gaps` skips most of them by their score bounds. The skipping must
+/// never change the result: indexed gaps equal a full scan (which scores every client for every
+/// slot) and a full recompute.
+#[test]
+fn many_cancellations_give_the_same_slot_fills_as_a_full_scan() {
+    let mut slot_fills = 0;
+    for seed in 1..=40u64 {
+        let mut rng = Rng(seed * 7_919);
+        let providers: Vec<ProviderPseudonym> = (0..rng.range(2, 6))
+            .map(|i| ProviderPseudonym::parse(&id("pv_", seed * 100 + i as u64)))
+            .collect::<Option<_>>()
+            .expect("providers");
+        let mut events = Vec::new();
+        let mut next = seed << 24;
+        let mut event = |kind: EventKind, client: &ClientPseudonym, at: i64| {
+            next += 1;
+            InsightEvent {
+                event_id: EventId::parse(&id("ev_", next)).expect("event id"),
+                kind,
+                client: client.clone(),
+                provider: None,
+                service_category: None,
+                cycle_days: None,
+                follow_up_days: None,
+                price_band: Some(PriceBand::From250),
+                location_id: None,
+                occurred_at: ts(at),
+                starts_at: None,
+                ends_at: None,
+                membership_id: None,
+                appointment_ref: None,
+            }
+        };
+        let today = 400 * DAY_SECS;
+        let mut reference = seed << 24;
+        for c in 0..rng.range(60, 200) as u64 {
+            let client = ClientPseudonym::parse(&id("p_", seed * 1_000 + c)).expect("client");
+            let (category, cycles) = *rng.pick(&CATEGORIES[..3]);
+            let cycle = *rng.pick(cycles);
+            let provider = rng.pick(&providers).clone();
+            let hour = rng.range(9, 17);
+            let mut day = rng.range(0, 350);
+            for _ in 0..rng.range(1, 6) {
+                if day >= 400 {
+                    break;
+                }
+                // Mostly the favourite provider and hour, sometimes not.
+                let with = if rng.chance(80) { provider.clone() } else { rng.pick(&providers).clone() };
+                let h = if rng.chance(70) { hour } else { rng.range(9, 17) };
+                let starts = day * DAY_SECS + h * 3_600;
+                let mut e = event(EventKind::AppointmentCompleted, &client, starts + 3_600);
+                e.service_category = Some(category);
+                e.cycle_days = Days::new(cycle).filter(|_| rng.chance(90));
+                e.provider = Some(with);
+                e.starts_at = Some(ts(starts));
+                events.push(e);
+                day += (cycle as i64).max(20) + rng.range(-10, 30);
+            }
+            // Upcoming bookings in the next three weeks, two in five cancelled already.
+            for _ in 0..rng.range(0, 3) {
+                reference += 1;
+                let starts = today + rng.range(1, 21) * DAY_SECS + rng.range(9, 17) * 3_600;
+                let mut booked = event(EventKind::AppointmentBooked, &client, today - rng.range(1, 30) * DAY_SECS);
+                booked.service_category = Some(if rng.chance(80) { category } else { rng.pick(&CATEGORIES).0 });
+                booked.provider = Some(rng.pick(&providers).clone());
+                booked.starts_at = Some(ts(starts));
+                booked.cycle_days = Days::new(cycle).filter(|c| c.get() > 0);
+                booked.appointment_ref = AppointmentRef::parse(&id("a_", reference));
+                if rng.chance(40) {
+                    let mut cancelled = booked.clone();
+                    cancelled.event_id = EventId::parse(&id("ev_", (seed << 40) + reference)).expect("event id");
+                    cancelled.kind = EventKind::AppointmentCancelled;
+                    cancelled.occurred_at = ts(today - rng.range(0, 5) * DAY_SECS);
+                    events.push(cancelled);
+                }
+                events.push(booked);
+            }
+        }
+        for i in (1..events.len()).rev() {
+            events.swap(i, rng.below(i as u64 + 1) as usize);
+        }
+        let engine = GapEngine::from_events(&events);
+        for offset in [0, 3_600 * 5, DAY_SECS * 3] {
+            let now = ts(today + offset);
+            let incremental = engine.gaps(&now);
+            assert_eq!(
+                incremental,
+                engine.gaps_by_scan(&now),
+                "seed {seed}: indexed slot fills differ from a full scan"
+            );
+            assert_eq!(incremental, GapEngine::recompute(&events, &now), "seed {seed}: differ from a recompute");
+            slot_fills += incremental.iter().filter(|g| g.kind == GapKind::SlotFill).count();
+        }
+    }
+    assert!(slot_fills >= 2_000, "the streams must free many slots: {slot_fills} slot fills");
+}

@@ -1,6 +1,11 @@
 //! `lacuna bench http`: authenticated `GET /api/v1/me` against the bare `GET /healthz` of the
 //! same server in the same run, over HTTPS on loopback, on SQLite and PostgreSQL.
-//! Bounded in time and request count; it stops by itself.
+//! Bounded in time and request count; it stops by itself. `lacuna bench insight` (module
+//! `insight`): the gap engine at scale against DuckDB.
+
+mod insight;
+
+pub use insight::{InsightBenchOptions, insight, synthetic_stream};
 
 use crate::scratch::{Backend, Scratch};
 use anyhow::{Context, bail};

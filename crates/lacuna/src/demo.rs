@@ -576,7 +576,7 @@ pub async fn run(services: &crate::Services, opts: &DemoOptions) -> anyhow::Resu
         tx.commit().await?;
     }
     // Insight learns the same history, pseudonymously: a `booked` event for every appointment and
-    // its outcome, through the PHI guard like any other event.
+    // its outcome, through the PHI guard like any other event; plans below, through the outbox.
     bar.set_message("insight feed");
     let pseudonyms = lacuna_practice::insight_feed::Pseudonymizer::new(
         services.accounts.keyring().tenant_hmac_key(tenant, "pseudonym").await?,
@@ -618,11 +618,79 @@ pub async fn run(services: &crate::Services, opts: &DemoOptions) -> anyhow::Resu
         }
         summary.insight_events += services.insight.append(tenant, &events, now).await?;
     }
+    summary.insight_events += plan_events(services, tenant, &pseudonyms, &plans, &services_seed, now, &mut rng).await?;
     bar.finish_and_clear();
     summary.plans = plans.len();
     summary.charges = charges.len();
     summary.seconds = started.elapsed().as_secs_f64();
     Ok(summary)
+}
+
+/// The plans' Insight events, queued in the Practice outbox exactly as the live code queues them
+/// (`started`, a `renewed` per month started, `expired` past the expiry, via
+/// `Practice::queue_plan_events`), plus a `redeemed` event per credit used, spread over the plan's
+/// life; then the feed job delivers them through the PHI guard. Returns events delivered.
+async fn plan_events(
+    services: &crate::Services,
+    tenant: TenantId,
+    pseudonyms: &lacuna_practice::insight_feed::Pseudonymizer,
+    plans: &[PlanSeed],
+    menu: &[ServiceRow],
+    now: i64,
+    rng: &mut StdRng,
+) -> anyhow::Result<u64> {
+    use lacuna_practice::insight_feed::{PlanChange, PlanFacts, plan_event};
+    use lacuna_storage::practice::plans::PlanRow;
+    let ids: Vec<String> = menu.iter().map(|s| s.id.to_string()).collect();
+    let by_id: HashMap<&str, &ServiceRow> = ids.iter().map(String::as_str).zip(menu.iter()).collect();
+    // A membership's monthly credit is "1 facial": redeemed at a signature facial's price.
+    let facial_price = menu.iter().find(|s| s.category == "facial").map_or(16_000, |s| s.price_minor);
+    for chunk in plans.chunks(BATCH) {
+        let mut tx = services.store.tenant(tenant).write().await?;
+        for p in chunk {
+            let row = PlanRow {
+                id: p.id.parse().map_err(|_| anyhow::anyhow!("demo plan id"))?,
+                client_id: p.client_id.parse().map_err(|_| anyhow::anyhow!("demo client id"))?,
+                kind: p.kind.to_string(),
+                name: p.name.clone(),
+                service_id: p
+                    .service_id
+                    .as_deref()
+                    .map(str::parse)
+                    .transpose()
+                    .map_err(|_| anyhow::anyhow!("demo service id"))?,
+                price_minor: p.price_minor,
+                currency: p.currency.clone(),
+                credits_total: p.credits_total,
+                credits_used: p.credits_used,
+                credits_per_period: None,
+                starts_at: p.starts_at,
+                expires_at: p.expires_at,
+                status: p.status.to_string(),
+                created_at: p.starts_at,
+                updated_at: now,
+            };
+            lacuna_practice::Practice::queue_plan_events(&mut tx, pseudonyms, &row, now).await?;
+            let service = p.service_id.as_deref().and_then(|s| by_id.get(s));
+            let (price, category) = service.map_or((facial_price, "facial"), |s| (s.price_minor, s.category.as_str()));
+            let until = p.expires_at.map_or(now, |e| e.min(now));
+            let plan =
+                PlanFacts { plan_id: &p.id, client_id: &p.client_id, category: service.map(|s| s.category.as_str()) };
+            for _ in 0..p.credits_used {
+                let appointment_id = uuid::Uuid::new_v4().to_string();
+                let change = PlanChange::Redeemed {
+                    appointment_id: &appointment_id,
+                    price_minor: price,
+                    category: Some(category),
+                };
+                let at = rng.gen_range(p.starts_at..until.max(p.starts_at + 1));
+                let event = plan_event(pseudonyms, &change, &plan, at);
+                tx.enqueue_insight_event_once(&change.outbox_id(&p.id), &event.to_string(), now).await?;
+            }
+        }
+        tx.commit().await?;
+    }
+    crate::jobs::deliver_insight_events(services).await
 }
 
 fn pick<'a>(rng: &mut StdRng, list: &[&'a str]) -> &'a str {

@@ -13,6 +13,7 @@ pub const RETENTION_EVERY: Duration = Duration::from_secs(3600);
 pub const INSIGHT_FEED_EVERY: Duration = Duration::from_secs(5);
 /// How often current gaps are turned into proposed actions.
 pub const INSIGHT_PROPOSE_EVERY: Duration = Duration::from_secs(60);
+pub const PLAN_EVENTS_EVERY: Duration = Duration::from_secs(3600);
 pub const BACKUP_EVERY: Duration = Duration::from_secs(24 * 3600);
 pub const DELIVER_EVERY: Duration = Duration::from_secs(30);
 pub const REMINDERS_EVERY: Duration = Duration::from_secs(300);
@@ -203,6 +204,12 @@ pub async fn propose_insight_actions(services: &crate::Services) -> anyhow::Resu
     Ok(n)
 }
 
+/// Queues the membership renewals and plan expiries the calendar has produced since the last run
+/// (idempotent: each is queued once, whenever and however often this runs). Returns events queued.
+pub async fn queue_plan_events(services: &crate::Services, now: i64) -> anyhow::Result<u64> {
+    Ok(lacuna_practice::Practice::new(services.accounts.clone()).queue_due_plan_events(now).await?)
+}
+
 /// Forgets idempotency keys older than their lifetime (24 hours), tenant by tenant.
 pub async fn purge_idempotency_keys(services: &crate::Services, now: i64) -> anyhow::Result<u64> {
     let before = now - lacuna_http::IDEMPOTENCY_KEY_LIFETIME_SECS;
@@ -266,6 +273,18 @@ pub fn spawn(services: crate::Services, config: crate::Config, trust: TrustState
             tick.tick().await;
             if let Err(e) = retention(&r, now_unix()).await {
                 tracing::error!(error = %e, "retention job failed");
+            }
+        }
+    });
+    let plans = services.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(PLAN_EVENTS_EVERY);
+        loop {
+            tick.tick().await;
+            match queue_plan_events(&plans, now_unix()).await {
+                Ok(n) if n > 0 => tracing::info!(queued = n, "plan renewals and expiries queued for insight"),
+                Ok(_) => {}
+                Err(e) => tracing::error!(error = %e, "plan event job failed"),
             }
         }
     });

@@ -217,6 +217,37 @@ enum BenchCommand {
         #[arg(long, default_value_t = 500)]
         queries: usize,
     },
+    /// Insight's gap engine on a demo data dir (`lacuna demo --clients N --appointments M`), or a
+    /// synthetic stream of the same shape: full detection time and memory, incremental apply
+    /// latency, and DuckDB (`pip install duckdb`) on the same events with the rebook-due query.
+    Insight {
+        #[command(flatten)]
+        store: StoreArgs,
+        /// The tenant to measure (default: the data dir's only tenant).
+        #[arg(long)]
+        tenant: Option<String>,
+        /// Build a demo-shaped stream in memory instead of reading the data dir.
+        #[arg(long)]
+        synthetic: bool,
+        /// Synthetic: clients.
+        #[arg(long, default_value_t = 20_000)]
+        clients: usize,
+        /// Synthetic: appointments.
+        #[arg(long, default_value_t = 200_000)]
+        appointments: usize,
+        /// New events applied one at a time after the full detection.
+        #[arg(long, default_value_t = 10_000)]
+        incremental: usize,
+        /// Skip the DuckDB comparison.
+        #[arg(long)]
+        no_duckdb: bool,
+        /// Also check the indexed gaps against a full scan and the incremental ones against a full
+        /// recompute (slow with many freed slots).
+        #[arg(long)]
+        verify: bool,
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+    },
     /// Enqueues sealed messages in one tenant, then times a delivery round (file channel).
     Outbox {
         #[arg(long, value_enum, default_value = "both")]
@@ -427,6 +458,28 @@ fn main() -> anyhow::Result<()> {
                 let results = lacuna::bench::booking(&opts).await?;
                 lacuna::bench::print_booking(&results);
                 Ok(())
+            }
+            Command::Bench(BenchCommand::Insight {
+                store,
+                tenant,
+                synthetic,
+                clients,
+                appointments,
+                incremental,
+                no_duckdb,
+                verify,
+                seed,
+            }) => {
+                init_tracing("warn");
+                let opts = lacuna::bench::InsightBenchOptions {
+                    tenant,
+                    synthetic: synthetic.then_some((clients, appointments)),
+                    incremental,
+                    duckdb: !no_duckdb,
+                    verify,
+                    seed,
+                };
+                lacuna::bench::insight(&store.config(), &opts).await
             }
             Command::Bench(BenchCommand::Http { backend, seconds, concurrency }) => {
                 init_tracing("warn");

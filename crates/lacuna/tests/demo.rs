@@ -22,8 +22,18 @@ async fn a_small_demo_practice_is_complete_and_consistent(b: Backend) {
     let tenant = s.tenant.unwrap();
     let events = app.app.services.insight.events(tenant).await.unwrap();
     assert_eq!(events.len() as u64, s.insight_events);
-    assert!(events.len() > 400 && events.len() <= 800, "{}", events.len());
+    let appointment_events = events.iter().filter(|e| e.kind.starts_with("appointment.")).count();
+    assert!(appointment_events > 400 && appointment_events <= 800, "{appointment_events}");
     assert!(events.iter().all(|e| !e.body.contains("@example.com") && e.body.contains("\"client\":\"p_")));
+    // Memberships and packages too, through the outbox (all delivered): each started, and the
+    // membership and package kinds the live code emits.
+    let plan_events = events.iter().filter(|e| e.kind.starts_with("membership.")).count();
+    assert!(s.plans > 0 && plan_events >= s.plans, "{plan_events} events for {} plans", s.plans);
+    assert_eq!(events.iter().filter(|e| e.kind == "membership.started").count(), s.plans);
+    assert_eq!(appointment_events + plan_events, events.len());
+    assert_eq!(app.owner_count("SELECT id FROM insight_outbox WHERE delivered_at IS NULL").await, 0);
+    let guard = lacuna_insight::PhiGuard::new();
+    assert!(events.iter().all(|e| guard.check(&serde_json::from_str(&e.body).unwrap()).is_ok()));
 
     // No provider is ever double-booked (buffers included).
     let overlaps = app

@@ -106,6 +106,96 @@ pub fn appointment_event(p: &Pseudonymizer, kind: &str, a: &AppointmentFacts<'_>
     e
 }
 
+/// Insight's timestamps cover 2000..2100: a plan time outside is clamped into that range, so its
+/// event is not refused by the guard.
+fn plan_instant(unix: i64) -> String {
+    instant(unix.clamp(946_684_800, 4_102_444_799))
+}
+
+/// The facts of one membership or package that an event may carry.
+#[derive(Debug, Clone)]
+pub struct PlanFacts<'a> {
+    pub plan_id: &'a str,
+    pub client_id: &'a str,
+    /// The service category of a package (or of a membership tied to one service).
+    pub category: Option<&'a str>,
+}
+
+/// What happened to a plan, and what travels with it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PlanChange<'a> {
+    /// Sold: the price paid for the first period (membership) or the whole package.
+    Started {
+        price_minor: i64,
+    },
+    /// Period `period` (2, 3, …) of a membership began: its monthly price.
+    Renewed {
+        period: i64,
+        price_minor: i64,
+    },
+    /// One credit spent on a completed appointment, at the appointment's price.
+    Redeemed {
+        appointment_id: &'a str,
+        price_minor: i64,
+        category: Option<&'a str>,
+    },
+    Cancelled,
+    Expired,
+}
+
+impl PlanChange<'_> {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Started { .. } => "membership.started",
+            Self::Renewed { .. } => "membership.renewed",
+            Self::Redeemed { .. } => "membership.redeemed",
+            Self::Cancelled => "membership.cancelled",
+            Self::Expired => "membership.expired",
+        }
+    }
+
+    /// The change's identity on the Practice side: the same change always has the same one, so
+    /// queueing it twice (a job that runs again, a retry) is refused by the outbox's key. It
+    /// never leaves Practice: the outbox row's id, not part of the event.
+    pub fn outbox_id(&self, plan_id: &str) -> String {
+        match self {
+            Self::Started { .. } => format!("plan.started:{plan_id}"),
+            Self::Renewed { period, .. } => format!("plan.renewed:{plan_id}:{period}"),
+            Self::Redeemed { appointment_id, .. } => format!("plan.redeemed:{plan_id}:{appointment_id}"),
+            Self::Cancelled => format!("plan.cancelled:{plan_id}"),
+            Self::Expired => format!("plan.expired:{plan_id}"),
+        }
+    }
+}
+
+/// A `membership.started|renewed|redeemed|cancelled|expired` event (memberships and packages
+/// alike), pseudonymous by construction: `m_…` for the plan, `p_…` for the client, a price band.
+/// The event id is keyed and derived from the change ([`PlanChange::outbox_id`]), so the same
+/// change sent twice is one event to Insight.
+pub fn plan_event(p: &Pseudonymizer, change: &PlanChange<'_>, plan: &PlanFacts<'_>, occurred_at: i64) -> Value {
+    let mut e = json!({
+        "event_id": p.mint("ev_", "plan-event", &change.outbox_id(plan.plan_id)),
+        "kind": change.kind(),
+        "client": p.client(plan.client_id),
+        "membership_id": p.plan(plan.plan_id),
+        "occurred_at": plan_instant(occurred_at),
+    });
+    let (price, category) = match *change {
+        PlanChange::Started { price_minor } | PlanChange::Renewed { price_minor, .. } => {
+            (Some(price_minor), plan.category)
+        }
+        PlanChange::Redeemed { price_minor, category, .. } => (Some(price_minor), category.or(plan.category)),
+        PlanChange::Cancelled | PlanChange::Expired => (None, plan.category),
+    };
+    if let Some(price) = price {
+        e["price_band"] = json!(price_band(price));
+    }
+    if let Some(category) = category {
+        e["service_category"] = json!(category);
+    }
+    e
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -133,6 +223,39 @@ mod tests {
             let guard = lacuna_insight::PhiGuard::new();
             assert!(guard.check(&e).is_ok(), "{kind}: {:?}", guard.check(&e).err());
         }
+    }
+
+    #[test]
+    fn plan_events_pass_insights_phi_guard_and_are_stable_per_change() {
+        let p = Pseudonymizer::new(Zeroizing::new([7u8; 32]));
+        let plan = PlanFacts {
+            plan_id: "2b0f6a1e-3c4d-4e5f-8a9b-0c1d2e3f4a5b",
+            client_id: "0d6f3c2a-1b2c-4d5e-8f90-123456789abc",
+            category: Some("facial"),
+        };
+        let appointment_id = "6f1c2f0e-8a1b-4c55-9d1e-0b7f3a2c9e11";
+        let changes = [
+            PlanChange::Started { price_minor: 14_900 },
+            PlanChange::Renewed { period: 2, price_minor: 14_900 },
+            PlanChange::Redeemed { appointment_id, price_minor: 22_000, category: Some("facial") },
+            PlanChange::Cancelled,
+            PlanChange::Expired,
+        ];
+        let guard = lacuna_insight::PhiGuard::new();
+        let mut ids = std::collections::HashSet::new();
+        for change in &changes {
+            let e = plan_event(&p, change, &plan, 1_790_003_000);
+            let checked = guard.check(&e).unwrap_or_else(|r| panic!("{}: {r}", change.kind()));
+            assert_eq!(checked.kind.as_str(), change.kind());
+            assert!(ids.insert(checked.event_id.as_str().to_string()), "one id per change");
+            assert_eq!(e, plan_event(&p, change, &plan, 1_790_003_000), "the same change is the same event");
+            let text = e.to_string();
+            for raw in [plan.plan_id, plan.client_id, appointment_id] {
+                assert!(!text.contains(raw), "{text}");
+            }
+        }
+        let e = plan_event(&p, &PlanChange::Started { price_minor: 14_900 }, &plan, 0);
+        assert!(guard.check(&e).is_ok(), "a plan dated before 2000 is clamped, not refused");
     }
 
     #[test]

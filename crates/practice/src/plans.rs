@@ -12,12 +12,22 @@
 //!
 //! A redemption spends one credit on one *completed* appointment of the plan's client (for a
 //! package, of the package's service); an appointment can be redeemed once.
+//!
+//! **Insight.** Every change queues a pseudonymous `membership.*` event in the same transaction
+//! (see [`crate::insight_feed::plan_event`]): selling → `started`, a redemption → `redeemed` (the
+//! appointment's price band and category), cancelling → `cancelled`. Renewals and expiry happen
+//! by the calendar, not by a request, so [`Practice::queue_plan_events`] (run by a job, and on
+//! every sale, redemption and cancellation) queues `renewed` for each month started and
+//! `expired` once the expiry has passed (and stores the `expired` status). Each of these events
+//! has an id derived from the change (plan, period), so however often it runs, a change is queued
+//! once and Insight keeps it once.
 
+use crate::insight_feed::{PlanChange, PlanFacts, Pseudonymizer, plan_event};
 use crate::{Practice, PracticeError, Result};
 use lacuna_accounts::Principal;
-use lacuna_domain::{AppointmentId, ClientId, Permission, PlanId, ServiceId, ValidationError, required_text};
+use lacuna_domain::{AppointmentId, ClientId, Permission, PlanId, ServiceId, TenantId, ValidationError, required_text};
 use lacuna_storage::practice::plans::PlanRow;
-use lacuna_storage::{StorageError, now_unix};
+use lacuna_storage::{StorageError, TenantTx, now_unix};
 
 /// What staff enter to sell a plan. Fields are optional here so that the plan's client is
 /// checked (404) before the form (422).
@@ -79,6 +89,32 @@ pub fn periods_started(starts_at: i64, now: i64) -> i64 {
         months -= 1;
     }
     months + 1
+}
+
+/// The instant period `period` (1, 2, …) of a membership starting at `starts_at` begins: the least
+/// `t` with `periods_started(starts_at, t) >= period` (the same day of the month and time of day;
+/// in a month without that day, the first instant of the next month).
+pub fn period_start(starts_at: i64, period: i64) -> i64 {
+    if period <= 1 {
+        return starts_at;
+    }
+    let Ok(s) = time::OffsetDateTime::from_unix_timestamp(starts_at) else { return starts_at };
+    let months = i64::from(s.year()) * 12 + i64::from(s.month() as u8) - 1 + (period - 1);
+    let (year, month) = (months.div_euclid(12), months.rem_euclid(12) + 1);
+    let month_of = |y: i64, m: i64| {
+        let (Ok(y), Ok(m)) = (i32::try_from(y), u8::try_from(m)) else { return None };
+        Some((y, time::Month::try_from(m).ok()?))
+    };
+    let Some((y, m)) = month_of(year, month) else { return starts_at };
+    match time::Date::from_calendar_date(y, m, s.day()) {
+        Ok(date) => date.with_time(s.time()).assume_utc().unix_timestamp(),
+        // The day does not exist in that month: the period starts when the next month does.
+        Err(_) => {
+            let next = month_of((months + 1).div_euclid(12), (months + 1).rem_euclid(12) + 1)
+                .and_then(|(y, m)| time::Date::from_calendar_date(y, m, 1).ok());
+            next.map_or(starts_at, |d| d.midnight().assume_utc().unix_timestamp())
+        }
+    }
 }
 
 /// The plan's balance and status as of `now`.
@@ -196,6 +232,7 @@ impl Practice {
     /// Sells a membership or package to a client.
     pub async fn create_plan(&self, p: &Principal, client: ClientId, input: PlanInput) -> Result<Plan> {
         let now = now_unix();
+        let feed = self.plan_pseudonymizer(p.tenant).await?;
         let mut tx = self.write(p, Permission::PlansManage).await?;
         tx.client(client).await?.ok_or(PracticeError::NotFound)?;
         let mut row = validate(input, client, now)?;
@@ -208,10 +245,13 @@ impl Practice {
             row.credits_total = current(&row, now).credits_total;
         }
         tx.insert_plan(&row).await?;
+        Self::queue_plan_events(&mut tx, &feed, &row, now).await?;
         let scope = serde_json::json!({"kind": row.kind, "client": client.to_string(), "price_minor": row.price_minor,
             "currency": row.currency});
         self.audit(&mut tx, p, "plan.create", Some(row.id.to_string()), scope).await?;
         tx.commit().await?;
+        // The sale may have been dated in the past, so that queue_plan_events found it expired.
+        let row = after_sale(row, now);
         Ok(current(&row, now))
     }
 
@@ -237,6 +277,7 @@ impl Practice {
         appointment: Option<AppointmentId>,
         now: i64,
     ) -> Result<Plan> {
+        let feed = self.plan_pseudonymizer(p.tenant).await?;
         let mut tx = self.write(p, Permission::PlansManage).await?;
         let row = tx.plan_for_update(plan).await?.ok_or(PracticeError::NotFound)?;
         let appointment = appointment.ok_or_else(|| PracticeError::invalid("appointment_id", "is required"))?;
@@ -273,6 +314,15 @@ impl Practice {
         })?;
         let used = row.credits_used + 1;
         tx.update_plan_balance(plan, cur.credits_total, used, "active", now).await?;
+        Self::queue_plan_events(&mut tx, &feed, &row, now).await?;
+        let category = tx.service(appt.service_id).await?.map(|s| s.category);
+        let appointment_id = appointment.to_string();
+        let change = PlanChange::Redeemed {
+            appointment_id: &appointment_id,
+            price_minor: appt.price_minor,
+            category: category.as_deref(),
+        };
+        Self::queue_plan_change(&mut tx, &feed, &row, &change, now, now).await?;
         let scope = serde_json::json!({"appointment": appointment.to_string(), "remaining": cur.remaining - 1});
         self.audit(&mut tx, p, "plan.redeem", Some(plan.to_string()), scope).await?;
         tx.commit().await?;
@@ -280,6 +330,132 @@ impl Practice {
         after.credits_used = used;
         after.remaining -= 1;
         Ok(after)
+    }
+}
+
+/// A plan just sold, with the `expired` status `queue_plan_events` stored if the sale was dated
+/// past its expiry.
+fn after_sale(mut row: PlanRow, now: i64) -> PlanRow {
+    if row.status == "active" && row.expires_at.is_some_and(|e| e <= now) {
+        row.status = "expired".into();
+    }
+    row
+}
+
+impl Practice {
+    /// Cancels an active membership or package: no more credits, no more renewals. 409
+    /// `plan_expired` / `plan_inactive` if it is not active.
+    pub async fn cancel_plan(&self, p: &Principal, plan: PlanId) -> Result<Plan> {
+        let now = now_unix();
+        let feed = self.plan_pseudonymizer(p.tenant).await?;
+        let mut tx = self.write(p, Permission::PlansManage).await?;
+        let mut row = tx.plan_for_update(plan).await?.ok_or(PracticeError::NotFound)?;
+        match current(&row, now).status.as_str() {
+            "active" => {}
+            "expired" => return Err(PracticeError::conflict("plan_expired", None, "the plan has expired")),
+            _ => return Err(PracticeError::conflict("plan_inactive", None, "the plan is not active")),
+        }
+        // Months started before the cancellation were paid for: Insight hears of them first.
+        Self::queue_plan_events(&mut tx, &feed, &row, now).await?;
+        if !tx.set_plan_status(plan, "active", "cancelled", now).await? {
+            return Err(PracticeError::conflict("plan_inactive", None, "the plan changed meanwhile"));
+        }
+        Self::queue_plan_change(&mut tx, &feed, &row, &PlanChange::Cancelled, now, now).await?;
+        let scope = serde_json::json!({"kind": row.kind, "remaining": current(&row, now).remaining});
+        self.audit(&mut tx, p, "plan.cancel", Some(plan.to_string()), scope).await?;
+        tx.commit().await?;
+        row.status = "cancelled".into();
+        row.updated_at = now;
+        Ok(current(&row, now))
+    }
+
+    /// The tenant's pseudonym minter (its key never leaves Practice).
+    async fn plan_pseudonymizer(&self, tenant: TenantId) -> Result<Pseudonymizer> {
+        Ok(Pseudonymizer::new(self.accounts().keyring().tenant_hmac_key(tenant, "pseudonym").await?))
+    }
+
+    /// Queues the Insight events a plan's calendar has produced by `now` and that were not queued
+    /// yet: `started`, `renewed` for every month started (up to the expiry), and `expired` once
+    /// the expiry has passed — storing the `expired` status too. Idempotent: every change has a
+    /// fixed outbox id, and a plan whose latest change is already queued costs one look-up.
+    /// Returns how many events were queued. A cancelled plan queues nothing here.
+    pub async fn queue_plan_events(tx: &mut TenantTx, feed: &Pseudonymizer, row: &PlanRow, now: i64) -> Result<u64> {
+        if row.status == "cancelled" || row.starts_at > now {
+            return Ok(0);
+        }
+        let id = row.id.to_string();
+        let expired_at = row.expires_at.filter(|e| *e <= now).or((row.status == "expired").then_some(now));
+        let mut changes = vec![(PlanChange::Started { price_minor: row.price_minor }, row.starts_at)];
+        if row.kind == "membership" {
+            let until = expired_at.map_or(now, |e| e.saturating_sub(1));
+            for period in 2..=periods_started(row.starts_at, until) {
+                changes.push((
+                    PlanChange::Renewed { period, price_minor: row.price_minor },
+                    period_start(row.starts_at, period),
+                ));
+            }
+        }
+        if let Some(at) = expired_at {
+            changes.push((PlanChange::Expired, at));
+        }
+        // Everything up to the latest change is queued in one transaction, in order: if the
+        // latest is there, so is the rest.
+        if let Some((latest, _)) = changes.last()
+            && tx.insight_event_queued(&latest.outbox_id(&id)).await?
+        {
+            return Ok(0);
+        }
+        let category = match row.service_id {
+            Some(service) => tx.service(service).await?.map(|s| s.category),
+            None => None,
+        };
+        let plan = PlanFacts { plan_id: &id, client_id: &row.client_id.to_string(), category: category.as_deref() };
+        let mut queued = 0;
+        for (change, at) in &changes {
+            let event = plan_event(feed, change, &plan, *at);
+            if tx.enqueue_insight_event_once(&change.outbox_id(&id), &event.to_string(), now).await? {
+                queued += 1;
+            }
+        }
+        if expired_at.is_some() && row.status == "active" {
+            tx.set_plan_status(row.id, "active", "expired", now).await?;
+        }
+        Ok(queued)
+    }
+
+    /// Queues one change of a plan (redemption, cancellation) in the caller's transaction.
+    async fn queue_plan_change(
+        tx: &mut TenantTx,
+        feed: &Pseudonymizer,
+        row: &PlanRow,
+        change: &PlanChange<'_>,
+        occurred_at: i64,
+        now: i64,
+    ) -> Result<()> {
+        let id = row.id.to_string();
+        let category = match row.service_id {
+            Some(service) => tx.service(service).await?.map(|s| s.category),
+            None => None,
+        };
+        let plan = PlanFacts { plan_id: &id, client_id: &row.client_id.to_string(), category: category.as_deref() };
+        let event = plan_event(feed, change, &plan, occurred_at);
+        tx.enqueue_insight_event_once(&change.outbox_id(&id), &event.to_string(), now).await?;
+        Ok(())
+    }
+
+    /// The periodic job: for every tenant, queues the renewals and expiries the calendar has
+    /// produced (see [`Practice::queue_plan_events`]). Returns events queued.
+    pub async fn queue_due_plan_events(&self, now: i64) -> Result<u64> {
+        let mut queued = 0;
+        for tenant in self.store.tenant_ids().await? {
+            let feed = self.plan_pseudonymizer(tenant).await?;
+            let mut tx = self.store.tenant(tenant).write().await?;
+            for row in tx.active_plans().await? {
+                queued += Self::queue_plan_events(&mut tx, &feed, &row, now).await?;
+            }
+            tx.commit().await?;
+        }
+        Ok(queued)
     }
 }
 
@@ -298,6 +474,17 @@ mod tests {
         assert_eq!(periods_started(start, start + 30 * DAY), 1); // Jan 31
         assert_eq!(periods_started(start, start + 31 * DAY), 2); // Feb 1
         assert_eq!(periods_started(start, start + 366 * DAY), 13); // 2025-01-01
+    }
+
+    #[test]
+    fn period_starts_are_where_periods_begin() {
+        for start in [1_704_067_200, JAN_31, JAN_31 + 13 * 3600 + 7, 1_709_208_000, 1_735_603_200] {
+            for period in 1..40 {
+                let at = period_start(start, period);
+                assert_eq!(periods_started(start, at), period, "start {start} period {period}");
+                assert_eq!(periods_started(start, at - 1), period - 1, "start {start} period {period}");
+            }
+        }
     }
 
     #[test]

@@ -21,6 +21,11 @@ use crate::event::{
     ProviderPseudonym, ServiceCategory, Timestamp,
 };
 
+/// Hash maps of the engine: foldhash, seeded per process (several times faster than SipHash on
+/// the short keys here; the keys are keyed HMACs and random ids minted on the Practice side).
+type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
+type FastSet<K> = HashSet<K, foldhash::fast::RandomState>;
+
 /// Number of service categories.
 const CATEGORIES: usize = ServiceCategory::ALL.len();
 
@@ -369,19 +374,21 @@ pub struct EngineStats {
 /// The gap engine of one tenant. See the [module documentation](super).
 #[derive(Debug, Default)]
 pub struct GapEngine {
-    seen: HashSet<EventId>,
-    client_index: HashMap<ClientPseudonym, u32>,
+    seen: FastSet<EventId>,
+    client_index: FastMap<ClientPseudonym, u32>,
     clients: Vec<ClientState>,
-    provider_index: HashMap<ProviderPseudonym, u32>,
+    provider_index: FastMap<ProviderPseudonym, u32>,
     providers: Vec<ProviderPseudonym>,
-    appointment_index: HashMap<AppointmentKey, u32>,
+    appointment_index: FastMap<AppointmentKey, u32>,
     appointments: Vec<Appointment>,
-    membership_index: HashMap<MembershipPseudonym, u32>,
+    membership_index: FastMap<MembershipPseudonym, u32>,
     memberships: Vec<Membership>,
     /// Per category, the clients with at least one treatment in it.
     treated: [Vec<u32>; CATEGORIES],
+    /// Per provider, the clients with at least one treatment with them (any category).
+    provider_clients: Vec<Vec<u32>>,
     /// Open bookings per (provider, start).
-    held: HashMap<(u32, i64), u32>,
+    held: FastMap<(u32, i64), u32>,
     /// (due from, client, category).
     rebook_index: BTreeSet<(i64, u32, u8)>,
     /// (due until, client, category); `from` is in the category state.
@@ -401,6 +408,8 @@ impl GapEngine {
     /// An engine with `events` applied (in any order).
     pub fn from_events<'a>(events: impl IntoIterator<Item = &'a InsightEvent>) -> Self {
         let mut engine = Self::new();
+        let events = events.into_iter();
+        engine.seen.reserve(events.size_hint().0);
         for event in events {
             engine.apply(event);
         }
@@ -422,10 +431,9 @@ impl GapEngine {
     /// client's category, appointment, memberships); independent of the size of the engine apart
     /// from logarithmic index operations.
     pub fn apply(&mut self, event: &InsightEvent) -> bool {
-        if self.seen.contains(&event.event_id) {
+        if !self.seen.insert(event.event_id.clone()) {
             return false;
         }
-        self.seen.insert(event.event_id.clone());
         let client = self.intern_client(&event.client);
         let key = Key::of(event);
         if event.kind.is_appointment() {
@@ -471,9 +479,11 @@ impl GapEngine {
             .range((now + 1, 0)..)
             .filter_map(|&(_, a)| self.appointments.get(a as usize)?.slot_view(&self.providers))
             .filter(|slot| !slot.provider.is_some_and(|p| self.held.contains_key(&(p, slot.starts))));
+        let mut pools: [Option<Vec<(f64, u32)>>; CATEGORIES] = Default::default();
         for slot in self.open_slots(freed, now) {
-            let treated = self.treated.get(usize::from(slot.category)).map_or(&[][..], Vec::as_slice);
-            gaps.extend(self.rank_slot(&slot, now, SLOT_FILL_PER_SLOT, treated.iter().copied()));
+            let Some(pool) = pools.get_mut(usize::from(slot.category)) else { continue };
+            let pool = pool.get_or_insert_with(|| self.slot_pool(slot.category, now));
+            gaps.extend(self.rank_slot_pruned(&slot, now, SLOT_FILL_PER_SLOT, pool));
         }
         gaps.sort_by(Gap::rank_cmp);
         gaps
@@ -581,6 +591,7 @@ impl GapEngine {
         }
         let index = u32::try_from(self.providers.len()).unwrap_or(u32::MAX);
         self.providers.push(id.clone());
+        self.provider_clients.push(Vec::new());
         self.provider_index.insert(id.clone(), index);
         index
     }
@@ -658,7 +669,12 @@ impl GapEngine {
         if let Some(provider) = info.provider {
             match state.providers.iter_mut().find(|(p, _)| *p == provider) {
                 Some((_, n)) => *n += 1,
-                None => state.providers.push((provider, 1)),
+                None => {
+                    state.providers.push((provider, 1));
+                    if let Some(clients) = self.provider_clients.get_mut(provider as usize) {
+                        clients.push(client);
+                    }
+                }
             }
         }
         state.weekdays[weekday(slot_time)] += 1;
@@ -925,64 +941,188 @@ impl GapEngine {
         limit: usize,
         candidates: impl Iterator<Item = u32>,
     ) -> Vec<Gap> {
-        if limit == 0 {
-            return Vec::new();
+        let mut ranker = SlotRanker::new(self, slot, now, limit);
+        if limit > 0 {
+            for index in candidates {
+                ranker.consider(index);
+            }
         }
-        let slot_day = weekday(slot.starts);
+        ranker.finish()
+    }
+
+    /// The clients of a category who can be proposed for some slot at `now` (treated in it, no
+    /// upcoming booking in it), each with an upper bound of their slot-fill score for any slot
+    /// after `now` *with a provider they never had*: `0.4·due + 0.15·weekday + 0.15·hour` with
+    /// the highest due still possible ([`rules::slot_due_bound`]; 1 without a cycle of their own,
+    /// as the slot's cycle then counts), their most frequent weekday's share, and 1 for the hour.
+    /// Highest bound first.
+    fn slot_pool(&self, cat: u8, now: i64) -> Vec<(f64, u32)> {
+        let treated = self.treated.get(usize::from(cat)).map_or(&[][..], Vec::as_slice);
+        let mut pool: Vec<(f64, u32)> = treated
+            .iter()
+            .filter_map(|&index| {
+                let state = self.clients.get(index as usize)?;
+                let history = state.category(cat)?;
+                let last = history.last.as_ref()?.key.at;
+                if history.has_upcoming(now) {
+                    return None;
+                }
+                let due = match history.cycle_days.as_ref() {
+                    Some(cycle) => {
+                        let ratio = (now - last) as f64 / (f64::from(cycle.value) * DAY_SECS as f64);
+                        rules::slot_due_bound(ratio)
+                    }
+                    None => 1.0,
+                };
+                let busiest = state.weekdays.iter().copied().max().unwrap_or(0);
+                let weekday = if state.visits == 0 { 0.0 } else { f64::from(busiest) / f64::from(state.visits) };
+                Some((0.4 * due + 0.15 * weekday.clamp(0.0, 1.0) + 0.15, index))
+            })
+            .collect();
+        pool.sort_unstable_by(|a, b| b.0.total_cmp(&a.0));
+        pool
+    }
+
+    /// [`GapEngine::rank_slot`] over the same clients (`pool` from [`GapEngine::slot_pool`]),
+    /// without scoring most of them: first every client who has had the slot's provider, exactly;
+    /// then the others in the order of their upper bound, stopping once the bound falls below the
+    /// `limit`-th best score found. A client skipped scores less than every client listed, so the
+    /// result is exactly `rank_slot`'s.
+    fn rank_slot_pruned(&self, slot: &SlotView<'_>, now: i64, limit: usize, pool: &[(f64, u32)]) -> Vec<Gap> {
+        let mut ranker = SlotRanker::new(self, slot, now, limit);
+        if limit == 0 {
+            return ranker.finish();
+        }
+        let regulars = slot.provider.and_then(|p| self.provider_clients.get(p as usize));
+        for &index in regulars.map_or(&[][..], Vec::as_slice) {
+            ranker.consider(index);
+        }
+        for &(bound, index) in pool {
+            if ranker.threshold().is_some_and(|t| bound + 1e-9 < t) {
+                break;
+            }
+            let regular =
+                slot.provider.is_some_and(|p| self.clients.get(index as usize).is_some_and(|c| c.visits_with(p) > 0));
+            if !regular {
+                ranker.consider(index);
+            }
+        }
+        ranker.finish()
+    }
+}
+
+/// One client's fit for a slot, as ranked.
+struct Ranked<'e> {
+    score: f64,
+    state: &'e ClientState,
+    ago: i64,
+    cycle: u16,
+    fit: SlotFit,
+}
+
+fn best_first(a: &Ranked<'_>, b: &Ranked<'_>) -> std::cmp::Ordering {
+    b.score.total_cmp(&a.score).then_with(|| a.state.id.cmp(&b.state.id))
+}
+
+/// Scores clients for one freed slot and keeps the best `limit`.
+struct SlotRanker<'e, 's> {
+    engine: &'e GapEngine,
+    slot: &'s SlotView<'s>,
+    now: i64,
+    limit: usize,
+    keep: usize,
+    slot_day: usize,
+    slot_hour: usize,
+    affinity: [f64; 24],
+    ranked: Vec<Ranked<'e>>,
+    /// The best `limit` scores seen, highest first.
+    top: Vec<f64>,
+}
+
+impl<'e, 's> SlotRanker<'e, 's> {
+    fn new(engine: &'e GapEngine, slot: &'s SlotView<'s>, now: i64, limit: usize) -> Self {
         let slot_hour = hour(slot.starts);
-        let affinity: [f64; 24] = std::array::from_fn(|h| rules::hour_affinity(h, slot_hour));
-        let best_first = |a: &(f64, &ClientState, i64, u16, SlotFit), b: &(f64, &ClientState, i64, u16, SlotFit)| {
-            b.0.total_cmp(&a.0).then_with(|| a.1.id.cmp(&b.1.id))
-        };
         // Bounded selection: never more than ~2 × limit candidates held, whatever the tenant's size.
         let keep = limit.max(16);
-        let mut ranked: Vec<(f64, &ClientState, i64, u16, SlotFit)> = Vec::with_capacity(2 * keep);
-        for index in candidates {
-            if slot.excluded.contains(&index) {
-                continue;
-            }
-            let Some(state) = self.clients.get(index as usize) else { continue };
-            let Some(history) = state.category(slot.category) else { continue };
-            let Some(last) = history.last.as_ref().map(|l| l.key.at) else { continue };
-            if history.has_upcoming(now) {
-                continue;
-            }
-            let Some(cycle) = history.cycle_days.as_ref().map(|c| c.value).or(slot.cycle_days) else { continue };
-            let ratio = (slot.starts - last) as f64 / (f64::from(cycle) * DAY_SECS as f64);
-            if ratio < NEARLY_DUE_RATIO {
-                continue;
-            }
-            let hour_affinity = state.hours.iter().zip(&affinity).map(|(n, a)| f64::from(*n) * a).sum();
-            let near_hour = state.hours[slot_hour.saturating_sub(1)..=(slot_hour + 1).min(23)].iter().sum();
-            let fit = SlotFit {
-                ratio,
-                visits: state.visits,
-                with_provider: slot.provider.map_or(0, |p| state.visits_with(p)),
-                on_weekday: state.weekdays[slot_day],
-                hour_affinity,
-                near_hour,
-            };
-            ranked.push((fit.score(), state, now - last, cycle, fit));
-            if ranked.len() >= 2 * keep {
-                ranked.select_nth_unstable_by(keep - 1, best_first);
-                ranked.truncate(keep);
+        Self {
+            engine,
+            slot,
+            now,
+            limit,
+            keep,
+            slot_day: weekday(slot.starts),
+            slot_hour,
+            affinity: std::array::from_fn(|h| rules::hour_affinity(h, slot_hour)),
+            ranked: Vec::with_capacity(2 * keep),
+            top: Vec::with_capacity(limit + 1),
+        }
+    }
+
+    /// The `limit`-th best score so far, once `limit` clients qualified.
+    fn threshold(&self) -> Option<f64> {
+        if self.limit > 0 && self.top.len() >= self.limit { self.top.last().copied() } else { None }
+    }
+
+    /// Scores one client, if they qualify for the slot.
+    fn consider(&mut self, index: u32) {
+        let (slot, now) = (self.slot, self.now);
+        if slot.excluded.contains(&index) {
+            return;
+        }
+        let Some(state) = self.engine.clients.get(index as usize) else { return };
+        let Some(history) = state.category(slot.category) else { return };
+        let Some(last) = history.last.as_ref().map(|l| l.key.at) else { return };
+        if history.has_upcoming(now) {
+            return;
+        }
+        let Some(cycle) = history.cycle_days.as_ref().map(|c| c.value).or(slot.cycle_days) else { return };
+        let ratio = (slot.starts - last) as f64 / (f64::from(cycle) * DAY_SECS as f64);
+        if ratio < NEARLY_DUE_RATIO {
+            return;
+        }
+        let hour_affinity = state.hours.iter().zip(&self.affinity).map(|(n, a)| f64::from(*n) * a).sum();
+        let slot_hour = self.slot_hour;
+        let near_hour = state.hours[slot_hour.saturating_sub(1)..=(slot_hour + 1).min(23)].iter().sum();
+        let fit = SlotFit {
+            ratio,
+            visits: state.visits,
+            with_provider: slot.provider.map_or(0, |p| state.visits_with(p)),
+            on_weekday: state.weekdays[self.slot_day],
+            hour_affinity,
+            near_hour,
+        };
+        let score = fit.score();
+        if self.limit > 0 {
+            let at = self.top.iter().position(|t| score > *t).unwrap_or(self.top.len());
+            if at < self.limit {
+                self.top.insert(at, score);
+                self.top.truncate(self.limit);
             }
         }
-        ranked.sort_by(best_first);
-        ranked.truncate(limit);
+        self.ranked.push(Ranked { score, state, ago: now - last, cycle, fit });
+        if self.ranked.len() >= 2 * self.keep {
+            self.ranked.select_nth_unstable_by(self.keep - 1, best_first);
+            self.ranked.truncate(self.keep);
+        }
+    }
+
+    fn finish(mut self) -> Vec<Gap> {
+        self.ranked.sort_by(best_first);
+        self.ranked.truncate(self.limit);
+        let slot = self.slot;
         let category = category(slot.category);
-        let words = SlotWords { category, provider: slot.provider_id, starts: slot.starts, now };
-        ranked
+        let words = SlotWords { category, provider: slot.provider_id, starts: slot.starts, now: self.now };
+        self.ranked
             .into_iter()
-            .map(|(score, state, ago, cycle, fit)| Gap {
+            .map(|r| Gap {
                 kind: GapKind::SlotFill,
-                client: state.id.clone(),
+                client: r.state.id.clone(),
                 service_category: Some(category),
                 slot: Some(GapSlot { provider: slot.provider_id.cloned(), starts_at: slot.starts_at.clone() }),
                 membership: None,
-                evidence: rules::slot_fill_evidence(&state.id, &words, ago, cycle, &fit),
+                evidence: rules::slot_fill_evidence(&r.state.id, &words, r.ago, r.cycle, &r.fit),
                 revenue_at_stake_minor: slot.band.map_or(0, band_midpoint_minor),
-                score,
+                score: r.score,
             })
             .collect()
     }

@@ -57,7 +57,7 @@ pub(super) struct SlotFit {
 impl SlotFit {
     /// `0.4·due + 0.3·provider + 0.15·weekday + 0.15·hour`, see the module docs.
     pub fn score(&self) -> f64 {
-        let due = unit((self.ratio - NEARLY_DUE_RATIO) / 0.4) * recency(self.ratio);
+        let due = slot_due(self.ratio);
         let share = |n: f64| if self.visits == 0 { 0.0 } else { unit(n / f64::from(self.visits)) };
         unit(
             0.4 * due
@@ -66,6 +66,20 @@ impl SlotFit {
                 + 0.15 * share(self.hour_affinity),
         )
     }
+}
+
+/// The "due" part of a slot fit for `ratio` cycles elapsed at the slot's start:
+/// `clamp((ratio − 0.8) / 0.4, 0, 1) · recency(ratio)`. It rises to 1 at 1.2 cycles, stays 1 up to
+/// two, then only falls (to 0.25 from six on): for a later slot start it is never higher once two
+/// cycles have passed, which is what lets [`super::GapEngine::gaps`] skip clients.
+pub(super) fn slot_due(ratio: f64) -> f64 {
+    unit((ratio - NEARLY_DUE_RATIO) / 0.4) * recency(ratio)
+}
+
+/// The highest [`slot_due`] of any slot starting at or after the instant at which `ratio` cycles
+/// have elapsed.
+pub(super) fn slot_due_bound(ratio: f64) -> f64 {
+    if ratio <= 2.0 { 1.0 } else { slot_due(ratio) }
 }
 
 /// The affinity of a visit at `visit_hour` to a slot at `slot_hour`: 1 at the same hour, 0 three

@@ -32,4 +32,23 @@ impl TenantTx {
         })?;
         Ok(())
     }
+
+    /// Queues an event under an id that names the change it describes (a plan's renewal for one
+    /// period, say); a second call with the same id queues nothing. Returns whether it was new.
+    pub async fn enqueue_insight_event_once(&mut self, id: &str, body: &str, now: i64) -> Result<bool> {
+        const SQL: &str = "INSERT INTO insight_outbox (tenant_id, id, body, created_at) VALUES ($1, $2, $3, $4)
+             ON CONFLICT (tenant_id, id) DO NOTHING";
+        let t = self.tenant_str.clone();
+        let n = on_conn!(self, c => sqlx::query(SQL).bind(&t).bind(id).bind(body).bind(now)
+            .execute(c).await.map(|r| r.rows_affected()))?;
+        Ok(n > 0)
+    }
+
+    /// Whether an event with this outbox id was ever queued (delivered or not).
+    pub async fn insight_event_queued(&mut self, id: &str) -> Result<bool> {
+        const SQL: &str = "SELECT COUNT(*) FROM insight_outbox WHERE tenant_id = $1 AND id = $2";
+        let t = self.tenant_str.clone();
+        let (n,): (i64,) = on_conn!(self, c => sqlx::query_as(SQL).bind(&t).bind(id).fetch_one(c).await)?;
+        Ok(n > 0)
+    }
 }

@@ -136,6 +136,27 @@ impl TenantTx {
         rows.into_iter().map(PlanRow::from_tuple).collect()
     }
 
+    /// Plans still `active` in storage (some may have expired by time since), oldest first.
+    pub async fn active_plans(&mut self) -> Result<Vec<PlanRow>> {
+        const SQL: &str = const_str_concat!(
+            const_str_concat!("SELECT ", COLUMNS),
+            " FROM client_plans WHERE tenant_id = $1 AND status = 'active' ORDER BY created_at, id"
+        );
+        let t = self.tenant_str.clone();
+        let rows: Vec<PlanTuple> = on_conn!(self, c => sqlx::query_as(SQL).bind(&t).fetch_all(c).await)?;
+        rows.into_iter().map(PlanRow::from_tuple).collect()
+    }
+
+    /// Moves a plan from status `from` to `to`; false if it was not in `from` (changed meanwhile).
+    pub async fn set_plan_status(&mut self, id: PlanId, from: &str, to: &str, now: i64) -> Result<bool> {
+        const SQL: &str = "UPDATE client_plans SET status = $4, updated_at = $5
+             WHERE tenant_id = $1 AND id = $2 AND status = $3";
+        let t = self.tenant_str.clone();
+        let n = on_conn!(self, c => sqlx::query(SQL).bind(&t).bind(id.to_string()).bind(from).bind(to).bind(now)
+            .execute(c).await.map(|r| r.rows_affected()))?;
+        Ok(n > 0)
+    }
+
     /// Stores a plan's balance and status.
     pub async fn update_plan_balance(
         &mut self,

@@ -1,4 +1,5 @@
-//! Memberships and packages: sell, list with balances, redeem against a completed appointment.
+//! Memberships and packages: sell, list with balances, redeem against a completed appointment,
+//! cancel.
 
 use crate::auth::{Auth, PlansManage};
 use crate::error::ErrorBody;
@@ -157,4 +158,18 @@ pub async fn redeem(
     let plan = parse_id(&id)?;
     let appt = body_id("appointment_id", req.appointment_id)?;
     Ok(Json(st.practice.redeem_plan(&auth.principal, plan, appt).await?.into()))
+}
+
+/// Cancels an active membership or package: no more credits or renewals. 409 `plan_expired` or
+/// `plan_inactive` if it is not active.
+#[utoipa::path(post, path = "/api/v1/plans/{id}/cancel", tag = "plans",
+    params(("id" = String, Path, description = "Plan id")),
+    security(("session" = ["plans.manage"]), ("token" = ["plans.manage"])),
+    responses((status = 200, body = PlanResponse), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn cancel(
+    State(st): State<AppState>,
+    auth: Auth<PlansManage>,
+    Path(id): Path<String>,
+) -> Result<Json<PlanResponse>, ApiError> {
+    Ok(Json(st.practice.cancel_plan(&auth.principal, parse_id(&id)?).await?.into()))
 }
