@@ -463,16 +463,28 @@ async fn a_booking_queues_its_confirmation_and_feeds_insight(b: Backend) {
     let queued = app.owner_count(&format!("SELECT 1 FROM outbox WHERE dedupe_key = 'confirmation:{appt}'")).await;
     assert_eq!(queued, 1);
     let r = app
+        .post(
+            &format!("/api/v1/appointments/{appt}/reschedule"),
+            &owner,
+            json!({"starts_at": format!("{MONDAY}T13:00:00Z")}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    let r = app
         .post(&format!("/api/v1/appointments/{appt}/cancel"), &owner, json!({"reason": "ill", "by": "client"}))
         .await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
 
-    // Insight receives both changes, pseudonymously.
+    // Insight receives every change (the reschedule as a new `booked` time), pseudonymously.
     let services = &app.app.services;
-    assert_eq!(lacuna::jobs::deliver_insight_events(services).await.unwrap(), 2);
+    assert_eq!(lacuna::jobs::deliver_insight_events(services).await.unwrap(), 3);
     let events = services.insight.events(owner.tenant_id.parse().unwrap()).await.unwrap();
     let kinds: Vec<&str> = events.iter().map(|e| e.kind.as_str()).collect();
-    assert_eq!(kinds.len(), 2);
+    assert_eq!(kinds.len(), 3);
+    assert!(
+        events.iter().any(|e| e.kind == "appointment.booked" && e.body.contains(&format!("{MONDAY}T13:00:00Z"))),
+        "the new time reaches Insight"
+    );
     assert!(kinds.contains(&"appointment.booked") && kinds.contains(&"appointment.cancelled"), "{kinds:?}");
     for e in &events {
         assert!(!e.body.contains(&s.client) && !e.body.contains("Ada") && !e.body.contains(&appt), "{}", e.body);

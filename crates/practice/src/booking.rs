@@ -245,6 +245,7 @@ impl Practice {
         starts_at: Option<String>,
         provider_id: Option<String>,
     ) -> Result<Appointment> {
+        let feed = self.pseudonymizer(p.tenant).await?;
         let mut tx = self.write(p, Permission::AppointmentsWrite).await?;
         let mut a = Self::live_appointment(&mut tx, p, id, "reschedule").await?;
         let starts_at = parse_instant("starts_at", starts_at.as_deref().unwrap_or_default())?;
@@ -259,6 +260,10 @@ impl Practice {
         a.blocks_until = blocks_until;
         a.updated_at = now_unix();
         tx.move_appointment(&a).await?;
+        // Insight learns the new time: a later `booked` event of the same appointment replaces the
+        // earlier one (its upcoming-visit and slot checks then use the new time).
+        let service = tx.service(a.service_id).await?.ok_or(PracticeError::NotFound)?;
+        Self::feed_insight(&mut tx, &feed, "appointment.booked", &a, &service, a.updated_at).await?;
         self.audit_appointment(&mut tx, p, "appointment.reschedule", &a, serde_json::json!({})).await?;
         tx.commit().await?;
         Ok(a)
