@@ -151,7 +151,17 @@ impl Browser {
 
     /// Clicks the submit button of the form matched by `form` and waits for the next page.
     async fn submit(&self, form: &str) {
+        let before = self.c.find(Locator::Css("body")).await.ok();
         self.click(&format!("{form} button[type=submit]")).await;
+        // Wait for the old document to go (its body goes stale), then for the new one to load.
+        if let Some(old) = before {
+            for _ in 0..100 {
+                if old.text().await.is_err() {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
         self.settle().await;
     }
 
@@ -166,8 +176,17 @@ impl Browser {
         }
     }
 
+    /// The page's text; retried while a navigation replaces the document under us.
     async fn text(&self) -> String {
-        self.c.find(Locator::Css("body")).await.unwrap().text().await.unwrap()
+        for _ in 0..100 {
+            if let Ok(body) = self.c.find(Locator::Css("body")).await
+                && let Ok(text) = body.text().await
+            {
+                return text;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("no page text at {}", self.path().await)
     }
 
     async fn path(&self) -> String {
@@ -178,9 +197,17 @@ impl Browser {
         }
     }
 
+    /// Waits (up to 5 s) for `needle` to appear on the page.
     async fn assert_text(&self, needle: &str) {
-        let text = self.text().await;
-        assert!(text.contains(needle), "expected {needle:?} on {}:\n{text}", self.path().await);
+        let mut text = String::new();
+        for _ in 0..50 {
+            text = self.text().await;
+            if text.contains(needle) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("expected {needle:?} on {}:\n{text}", self.path().await);
     }
 
     async fn wait_for(&self, css: &str) -> fantoccini::elements::Element {
