@@ -121,11 +121,17 @@ impl Query {
         (!ws.is_empty()).then_some(Self { words: ws })
     }
 
+    /// One token per word, in the words' order (longest first: the first token drives the
+    /// database's intersection, so it should be the most selective); words that share their first
+    /// [`MAX_PREFIX`] characters share a token, kept once.
     pub fn tokens(&self, keys: &TenantKeys) -> Vec<Vec<u8>> {
-        let mut t: Vec<Vec<u8>> =
-            self.words.iter().map(|w| token(keys, &w.chars().take(MAX_PREFIX).collect::<String>())).collect();
-        t.sort_unstable();
-        t.dedup();
+        let mut t: Vec<Vec<u8>> = Vec::with_capacity(self.words.len());
+        for w in &self.words {
+            let tok = token(keys, &w.chars().take(MAX_PREFIX).collect::<String>());
+            if !t.contains(&tok) {
+                t.push(tok);
+            }
+        }
         t
     }
 

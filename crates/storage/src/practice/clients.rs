@@ -124,9 +124,23 @@ fn token_values(n: usize) -> String {
     s
 }
 
-/// `$2, $3, …, $(n+1)`.
-fn placeholders(n: usize) -> String {
-    (0..n).map(|i| format!("${}", i + 2)).collect::<Vec<_>>().join(", ")
+/// The search statement for `k` tokens: the tenant is `$1`, the tokens `$2..=$(k+1)` (the first
+/// one drives), the cap `$(k+2)`. Every table is filtered on the tenant.
+fn tokens_sql(k: usize) -> String {
+    let mut others = String::new();
+    for i in 1..k {
+        others.push_str(&format!(
+            " AND EXISTS (SELECT 1 FROM client_search x{i} WHERE x{i}.tenant_id = $1 AND x{i}.token = ${} \
+             AND x{i}.client_id = s.client_id)",
+            i + 2
+        ));
+    }
+    let columns = COLUMNS.split(", ").map(|c| format!("c.{c}")).collect::<Vec<_>>().join(", ");
+    format!(
+        "SELECT {columns} FROM (SELECT s.client_id FROM client_search s WHERE s.tenant_id = $1 AND s.token = $2{others} \
+         LIMIT ${}) m JOIN clients c ON c.tenant_id = $1 AND c.id = m.client_id",
+        k + 2
+    )
 }
 
 impl TenantTx {
@@ -173,52 +187,30 @@ impl TenantTx {
         Ok(())
     }
 
-    /// Ids of clients holding every one of `tokens` (at most `cap`; the order is arbitrary).
-    pub async fn client_ids_with_tokens(&mut self, tokens: &[Vec<u8>], cap: i64) -> Result<Vec<ClientId>> {
+    /// The clients holding every one of `tokens` (at most `cap` of them, in no particular order),
+    /// in one statement. The first token drives: its postings are read in index order and each is
+    /// checked for the other tokens by primary-key probes (on PostgreSQL a merge of the
+    /// `(tenant_id, token, client_id)` ranges), stopping once `cap` candidates are found; the
+    /// client rows are then fetched by primary key. So put the most selective token first.
+    ///
+    /// PostgreSQL picks this plan with and without statistics (checked with `EXPLAIN ANALYZE` as
+    /// the app role, 50,000 clients). The former ids-then-`id IN (…)` pair did not: on a table
+    /// not yet analysed (just bulk-loaded, or autovacuum off) it filtered every client of the
+    /// tenant against the list, 15 to 45 ms per search.
+    pub async fn clients_with_tokens(&mut self, tokens: &[Vec<u8>], cap: i64) -> Result<Vec<ClientRow>> {
         if tokens.is_empty() || tokens.len() > MAX_SEARCH_TOKENS {
             return Ok(Vec::new());
         }
-        let k = tokens.len();
-        let sql = if k == 1 {
-            "SELECT client_id FROM client_search WHERE tenant_id = $1 AND token = $2 LIMIT $3".to_string()
-        } else {
-            format!(
-                "SELECT client_id FROM client_search WHERE tenant_id = $1 AND token IN ({}) \
-                 GROUP BY client_id HAVING COUNT(*) = {k} LIMIT ${}",
-                placeholders(k),
-                k + 2
-            )
-        };
+        let sql = tokens_sql(tokens.len());
         let t = self.tenant_str.clone();
-        let ids: Vec<(String,)> = on_conn!(self, c => {
+        let rows: Vec<ClientTuple> = on_conn!(self, c => {
             let mut q = sqlx::query_as(sqlx::AssertSqlSafe(sql.clone())).bind(&t);
             for token in tokens {
                 q = q.bind(token);
             }
             q.bind(cap).fetch_all(c).await
         })?;
-        ids.into_iter().map(|(id,)| parse_id(&id, "client_search.client_id")).collect()
-    }
-
-    /// The clients with these ids (absent ones are skipped).
-    pub async fn clients_by_ids(&mut self, ids: &[ClientId]) -> Result<Vec<ClientRow>> {
-        let mut out = Vec::with_capacity(ids.len());
-        let t = self.tenant_str.clone();
-        for chunk in ids.chunks(500) {
-            let sql =
-                format!("SELECT {COLUMNS} FROM clients WHERE tenant_id = $1 AND id IN ({})", placeholders(chunk.len()));
-            let rows: Vec<ClientTuple> = on_conn!(self, c => {
-                let mut q = sqlx::query_as(sqlx::AssertSqlSafe(sql.clone())).bind(&t);
-                for id in chunk {
-                    q = q.bind(id.to_string());
-                }
-                q.fetch_all(c).await
-            })?;
-            for r in rows {
-                out.push(ClientRow::from_tuple(r)?);
-            }
-        }
-        Ok(out)
+        rows.into_iter().map(ClientRow::from_tuple).collect()
     }
 
     /// The most recently added clients, newest first.
@@ -241,5 +233,22 @@ impl TenantTx {
         let t = self.tenant_str.clone();
         let rows: Vec<ClientTuple> = on_conn!(self, c => sqlx::query_as(SQL).bind(&t).fetch_all(c).await)?;
         rows.into_iter().map(ClientRow::from_tuple).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::tokens_sql;
+
+    #[test]
+    fn search_sql_binds_tenant_tokens_and_cap() {
+        let one = tokens_sql(1);
+        assert!(!one.contains("EXISTS"));
+        assert!(one.contains("s.token = $2 LIMIT $3) m JOIN clients c ON c.tenant_id = $1"));
+        let three = tokens_sql(3);
+        assert_eq!(three.matches("EXISTS").count(), 2);
+        assert!(three.contains("x2.tenant_id = $1 AND x2.token = $4"));
+        assert!(three.contains("LIMIT $5)"));
+        assert!(three.starts_with("SELECT c.id, c.name_ct,"));
     }
 }
