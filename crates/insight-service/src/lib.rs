@@ -258,8 +258,7 @@ impl InsightService {
             if received == since && cached.at_watermark.contains(&stored.event_id) {
                 continue;
             }
-            let value: Value = serde_json::from_str(&stored.body).unwrap_or(Value::Null);
-            match self.inner.guard.check(&value) {
+            match self.inner.guard.check_json(&stored.body) {
                 Ok(event) => {
                     cached.engine.apply(&event);
                 }

@@ -4,12 +4,78 @@
 //! [`InsightEvent`] that exists is valid. There is deliberately no `Deserialize`: the only way from
 //! JSON to an event is [`crate::PhiGuard::check`], which counts and classifies what it refuses.
 
+use std::cmp::Ordering;
 use std::fmt;
+use std::hash::{Hash, Hasher};
 
-use serde::Serialize;
+use serde::{Serialize, Serializer};
 
 /// Length of the base32 part of pseudonyms and ids: 128 bits, RFC 4648 base32, no padding.
 const BASE32_LEN: usize = 26;
+
+/// A short ASCII string held inline (no heap allocation): every id and timestamp of an event
+/// fits in `N` bytes, so parsing, cloning and hashing an event never allocates. Only built from
+/// text that a validator accepted, which is ASCII; compares, orders and hashes as its text.
+#[derive(Clone)]
+struct Inline<const N: usize> {
+    len: u8,
+    bytes: [u8; N],
+}
+
+impl<const N: usize> Inline<N> {
+    /// `None` if `text` is longer than `N` bytes (or 255).
+    fn new(text: &str) -> Option<Self> {
+        let len = u8::try_from(text.len()).ok().filter(|l| usize::from(*l) <= N)?;
+        let mut bytes = [0u8; N];
+        bytes[..text.len()].copy_from_slice(text.as_bytes());
+        Some(Self { len, bytes })
+    }
+
+    fn as_str(&self) -> &str {
+        // Built from a `&str` only, so always valid UTF-8; "" is never taken.
+        std::str::from_utf8(&self.bytes[..usize::from(self.len)]).unwrap_or("")
+    }
+}
+
+impl<const N: usize> PartialEq for Inline<N> {
+    fn eq(&self, other: &Self) -> bool {
+        self.len == other.len && self.bytes == other.bytes
+    }
+}
+
+impl<const N: usize> Eq for Inline<N> {}
+
+impl<const N: usize> Hash for Inline<N> {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        // Consistent with `eq`: the length and the zero-padded bytes.
+        state.write_u8(self.len);
+        state.write(&self.bytes);
+    }
+}
+
+impl<const N: usize> PartialOrd for Inline<N> {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl<const N: usize> Ord for Inline<N> {
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.as_str().cmp(other.as_str())
+    }
+}
+
+impl<const N: usize> fmt::Debug for Inline<N> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self.as_str(), f)
+    }
+}
+
+impl<const N: usize> Serialize for Inline<N> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
 
 /// Largest accepted value of `cycle_days` and `follow_up_days` (ten years).
 pub const MAX_DAYS: u16 = 3650;
@@ -44,7 +110,7 @@ macro_rules! pseudonym {
         $(#[$doc])*
         #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
         #[serde(transparent)]
-        pub struct $name(String);
+        pub struct $name(Inline<{ $prefix.len() + BASE32_LEN }>);
 
         impl $name {
             /// The literal prefix before the 26 base32 characters.
@@ -53,18 +119,21 @@ macro_rules! pseudonym {
             /// Accepts exactly the prefix followed by 26 lowercase RFC 4648 base32 characters.
             pub fn parse(value: &str) -> Option<Self> {
                 let rest = value.strip_prefix($prefix)?;
-                is_base32_lower(rest).then(|| Self(value.to_owned()))
+                if !is_base32_lower(rest) {
+                    return None;
+                }
+                Inline::new(value).map(Self)
             }
 
             /// The pseudonym as sent.
             pub fn as_str(&self) -> &str {
-                &self.0
+                self.0.as_str()
             }
         }
 
         impl fmt::Display for $name {
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(&self.0)
+                f.write_str(self.as_str())
             }
         }
     };
@@ -96,7 +165,7 @@ pseudonym!(
 /// An event id: `ev_` + 26 lowercase base32 characters, or a lowercase hyphenated UUID.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(transparent)]
-pub struct EventId(String);
+pub struct EventId(Inline<36>);
 
 impl EventId {
     /// Accepts `ev_` + 26 lowercase base32 characters, or `xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx` in lowercase hex.
@@ -105,12 +174,15 @@ impl EventId {
             Some(rest) => is_base32_lower(rest),
             None => is_lower_uuid(value),
         };
-        ok.then(|| Self(value.to_owned()))
+        if !ok {
+            return None;
+        }
+        Inline::new(value).map(Self)
     }
 
     /// The id as sent.
     pub fn as_str(&self) -> &str {
-        &self.0
+        self.0.as_str()
     }
 }
 
@@ -129,7 +201,7 @@ fn is_lower_uuid(s: &str) -> bool {
 /// it could be a phone number, an SSN or a record number smuggled in as an id.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(transparent)]
-pub struct LocationId(String);
+pub struct LocationId(Inline<36>);
 
 impl LocationId {
     /// The literal prefix.
@@ -141,19 +213,53 @@ impl LocationId {
         let charset =
             (1..=32).contains(&rest.len()) && rest.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
         let digit_run = rest.len() >= 7 && rest.bytes().all(|b| b.is_ascii_digit());
-        (charset && !digit_run).then(|| Self(value.to_owned()))
+        if !charset || digit_run {
+            return None;
+        }
+        Inline::new(value).map(Self)
     }
 
     /// The id as sent.
     pub fn as_str(&self) -> &str {
-        &self.0
+        self.0.as_str()
     }
 }
 
-/// An instant, as RFC 3339 in UTC: `YYYY-MM-DDTHH:MM:SS[.fffffffff]Z`, year 2000..=2100.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+/// An instant, as RFC 3339 in UTC: `YYYY-MM-DDTHH:MM:SS[.fffffffff]Z`, year 2000..=2100. Keeps
+/// the text as sent and its whole seconds since the Unix epoch; compares and orders as its text.
+#[derive(Debug, Clone, Serialize)]
 #[serde(transparent)]
-pub struct Timestamp(String);
+pub struct Timestamp {
+    text: Inline<30>,
+    #[serde(skip)]
+    secs: i64,
+}
+
+impl PartialEq for Timestamp {
+    fn eq(&self, other: &Self) -> bool {
+        self.text == other.text
+    }
+}
+
+impl Eq for Timestamp {}
+
+impl Hash for Timestamp {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.text.hash(state);
+    }
+}
+
+impl PartialOrd for Timestamp {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Timestamp {
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.text.cmp(&other.text)
+    }
+}
 
 impl Timestamp {
     /// Validates the fixed format structurally: field widths, month 1-12, a day that exists in that
@@ -182,21 +288,22 @@ impl Timestamp {
             && hour <= 23
             && minute <= 59
             && second <= 59;
-        ok.then(|| Self(value.to_owned()))
+        if !ok {
+            return None;
+        }
+        let days = days_from_civil(i64::from(year), i64::from(month), i64::from(day));
+        let secs = days * 86_400 + i64::from(hour) * 3_600 + i64::from(minute) * 60 + i64::from(second);
+        Some(Self { text: Inline::new(value)?, secs })
     }
 
     /// The timestamp as sent.
     pub fn as_str(&self) -> &str {
-        &self.0
+        self.text.as_str()
     }
 
     /// Whole seconds since the Unix epoch (any fraction is dropped).
     pub fn unix_seconds(&self) -> i64 {
-        let b = self.0.as_bytes();
-        // The format was validated on construction; `unwrap_or(0)` is never taken.
-        let field = |range: std::ops::Range<usize>| i64::from(b.get(range).and_then(digits).unwrap_or(0));
-        let days = days_from_civil(field(0..4), field(5..7), field(8..10));
-        days * 86_400 + field(11..13) * 3_600 + field(14..16) * 60 + field(17..19)
+        self.secs
     }
 
     /// The instant `secs` seconds after the Unix epoch, as `YYYY-MM-DDTHH:MM:SSZ`; `None` outside
@@ -204,9 +311,26 @@ impl Timestamp {
     pub fn from_unix_seconds(secs: i64) -> Option<Self> {
         let (days, rest) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
         let (year, month, day) = civil_from_days(days);
-        let text =
-            format!("{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z", rest / 3_600, rest % 3_600 / 60, rest % 60);
-        Self::parse(&text)
+        if !(2000..=2100).contains(&year) {
+            return None;
+        }
+        // `YYYY-MM-DDTHH:MM:SSZ`, written without an allocation (this runs once per gap listed).
+        let mut text = *b"0000-00-00T00:00:00Z";
+        for (at, value, width) in [
+            (0, year, 4),
+            (5, month, 2),
+            (8, day, 2),
+            (11, rest / 3_600, 2),
+            (14, rest % 3_600 / 60, 2),
+            (17, rest % 60, 2),
+        ] {
+            let mut v = value;
+            for i in (at..at + width).rev() {
+                text[i] = b'0' + (v % 10) as u8;
+                v /= 10;
+            }
+        }
+        Self::parse(std::str::from_utf8(&text).ok()?)
     }
 }
 

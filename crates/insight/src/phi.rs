@@ -108,6 +108,21 @@ impl PhiGuard {
         result
     }
 
+    /// [`PhiGuard::check`] on JSON text, without building a JSON tree for a well-formed event: the
+    /// text is read straight into borrowed fields (every key known, no key twice, strings without
+    /// escapes, day counts as integers) and each value goes through the very validators `check`
+    /// uses. Anything else — unknown or repeated keys, escapes, a value that fails its format, text
+    /// that is not JSON at all — takes the full path of `check`, so the result (and the rejection,
+    /// counted and logged once) is always `check`'s.
+    pub fn check_json(&self, raw: &str) -> Result<InsightEvent, PhiRejection> {
+        if let Ok(wire) = serde_json::from_str::<Wire<'_>>(raw)
+            && let Some(event) = wire.event()
+        {
+            return Ok(event);
+        }
+        self.check(&serde_json::from_str(raw).unwrap_or(Value::Null))
+    }
+
     /// Rejections so far, per identifier kind (every kind present, zero included).
     pub fn rejections(&self) -> BTreeMap<IdentifierKind, u64> {
         IdentifierKind::ALL.into_iter().map(|k| (k, self.rejected[k.index()].load(Ordering::Relaxed))).collect()
@@ -183,6 +198,77 @@ fn parse_event(raw: &Value) -> Result<InsightEvent, PhiRejection> {
         return Err(PhiRejection::missing("service_category"));
     }
     Ok(event)
+}
+
+/// A well-formed event as it is sent, fields borrowed from the text: the fast path of
+/// [`PhiGuard::check_json`]. A string with an escape cannot be borrowed and fails here (the full
+/// path then decides), as does any key outside the schema or any key given twice.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Wire<'a> {
+    #[serde(borrow)]
+    event_id: Option<&'a str>,
+    #[serde(borrow)]
+    kind: Option<&'a str>,
+    #[serde(borrow)]
+    client: Option<&'a str>,
+    #[serde(borrow)]
+    provider: Option<&'a str>,
+    #[serde(borrow)]
+    service_category: Option<&'a str>,
+    cycle_days: Option<u64>,
+    follow_up_days: Option<u64>,
+    #[serde(borrow)]
+    price_band: Option<&'a str>,
+    #[serde(borrow)]
+    location_id: Option<&'a str>,
+    #[serde(borrow)]
+    occurred_at: Option<&'a str>,
+    #[serde(borrow)]
+    starts_at: Option<&'a str>,
+    #[serde(borrow)]
+    ends_at: Option<&'a str>,
+    #[serde(borrow)]
+    membership_id: Option<&'a str>,
+    #[serde(borrow)]
+    appointment_ref: Option<&'a str>,
+}
+
+impl Wire<'_> {
+    /// The event if every present field passes its validator and the required ones are present;
+    /// `None` sends the text down the full path (which then names the first field at fault).
+    fn event(&self) -> Option<InsightEvent> {
+        /// Absent stays absent; present must parse.
+        fn opt<T>(value: Option<&str>, parse: impl Fn(&str) -> Option<T>) -> Option<Option<T>> {
+            match value {
+                None => Some(None),
+                Some(v) => parse(v).map(Some),
+            }
+        }
+        fn days(value: Option<u64>) -> Option<Option<Days>> {
+            match value {
+                None => Some(None),
+                Some(d) => Days::new(d).map(Some),
+            }
+        }
+        let event = InsightEvent {
+            event_id: EventId::parse(self.event_id?)?,
+            kind: EventKind::parse(self.kind?)?,
+            client: ClientPseudonym::parse(self.client?)?,
+            provider: opt(self.provider, ProviderPseudonym::parse)?,
+            service_category: opt(self.service_category, ServiceCategory::parse)?,
+            cycle_days: days(self.cycle_days)?,
+            follow_up_days: days(self.follow_up_days)?,
+            price_band: opt(self.price_band, PriceBand::parse)?,
+            location_id: opt(self.location_id, LocationId::parse)?,
+            occurred_at: Timestamp::parse(self.occurred_at?)?,
+            starts_at: opt(self.starts_at, Timestamp::parse)?,
+            ends_at: opt(self.ends_at, Timestamp::parse)?,
+            membership_id: opt(self.membership_id, MembershipPseudonym::parse)?,
+            appointment_ref: opt(self.appointment_ref, AppointmentRef::parse)?,
+        };
+        (!event.kind.is_appointment() || event.service_category.is_some()).then_some(event)
+    }
 }
 
 struct Fields<'a>(&'a Map<String, Value>);

@@ -308,8 +308,14 @@ fn incremental_gaps_equal_a_full_recompute_for_random_streams() {
         let checkpoints = [events.len() / 3, 2 * events.len() / 3, events.len()];
         let mut applied = 0;
         for end in checkpoints {
-            for event in &events[applied..end] {
-                engine.apply(event);
+            if applied == 0 && seed % 2 == 0 {
+                // Half the streams start from a bulk load (indexes built once at the end), then
+                // go on incrementally: the indexes it leaves must be the ones `apply` keeps.
+                engine = GapEngine::from_events(&events[..end]);
+            } else {
+                for event in &events[applied..end] {
+                    engine.apply(event);
+                }
             }
             applied = end;
             for _ in 0..3 {

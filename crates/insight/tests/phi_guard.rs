@@ -207,3 +207,51 @@ fn the_guard_rejects_every_identifier_and_accepts_every_legitimate_value() {
     // The counters saw every rejection.
     assert_eq!(guard.rejections().values().sum::<u64>(), all_rejections as u64);
 }
+
+/// `check_json` (the fast path over JSON text) must decide exactly as `check` on every labelled
+/// row, and on the shapes the fast path cannot read itself: repeated keys, escapes, numbers where
+/// strings belong, fractional or negative days, nulls, nested values and text that is not JSON.
+#[test]
+fn check_json_decides_exactly_as_check() {
+    let guard = PhiGuard::new();
+    let same = |text: &str, what: &str| {
+        let tree: Value = serde_json::from_str(text).unwrap_or(Value::Null);
+        let (fast, full) = (guard.check_json(text), guard.check(&tree));
+        assert_eq!(fast, full, "{what}: {text}");
+    };
+    let base = Value::Object(base_event()).to_string();
+    same(&base, "the base event");
+    for row in rows() {
+        let mut event = base_event();
+        event.insert(row.field.clone(), wire_value(&row.field, &row.value));
+        same(&Value::Object(event).to_string(), &format!("line {}", row.line));
+    }
+    let mut shapes = vec![
+        base.replacen('{', r#"{"client":"p_zzzzzzzzzzzzzzzzzzzzzzzzzz","#, 1),
+        base.replacen('{', r#"{"client":"Jane Doe","#, 1),
+        base.replace("loc_downtown", r"loc_down\u0074own"),
+        base.replace("loc_downtown", r"loc_down\ntown"),
+        base.replace("180", "180.0"),
+        base.replace("180", "-1"),
+        base.replace("180", "1e2"),
+        base.replace("180", "\"180\""),
+        base.replace("180", "99999"),
+        base.replace("\"filler\"", "null"),
+        base.replace("\"filler\"", "[\"filler\"]"),
+        base.replace("\"loc_downtown\"", "{\"street\":\"1 Main St\"}"),
+        base.replace("\"loc_downtown\"", "5551234567"),
+        "[]".to_owned(),
+        "not json".to_owned(),
+        String::new(),
+        "{}".to_owned(),
+        base.replacen('{', r#"{"email":"jane@example.com","#, 1),
+    ];
+    for field in ["event_id", "kind", "client", "occurred_at", "service_category"] {
+        let mut event = base_event();
+        event.remove(field);
+        shapes.push(Value::Object(event).to_string());
+    }
+    for text in &shapes {
+        same(text, "shape");
+    }
+}

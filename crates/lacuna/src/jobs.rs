@@ -122,8 +122,7 @@ pub async fn deliver_insight_events(services: &crate::Services) -> anyhow::Resul
             }
             let mut accepted = Vec::with_capacity(pending.len());
             for (_, body) in &pending {
-                let value: serde_json::Value = serde_json::from_str(body).unwrap_or(serde_json::Value::Null);
-                match services.phi_guard.check(&value) {
+                match services.phi_guard.check_json(body) {
                     Ok(e) => accepted.push(StoredEvent {
                         event_id: e.event_id.as_str().to_string(),
                         kind: e.kind.as_str().to_string(),
