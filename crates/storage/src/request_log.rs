@@ -47,6 +47,7 @@ impl Store {
                     tx.commit().await?;
                 }
                 (Pools::Sqlite(p), None) => {
+                    let _turn = self.sqlite_write_turn().await?;
                     let mut tx = p.begin_with("BEGIN IMMEDIATE").await?;
                     for e in batch {
                         bind_entry(sqlx::query(INSERT), None, e).execute(&mut *tx).await?;

@@ -50,9 +50,15 @@ impl<'a> TenantScope<'a> {
 
     async fn begin(self, write: bool) -> Result<TenantTx> {
         let tenant_str = self.tenant.to_string();
+        let mut turn = None;
         let tx = match &*self.store.pools {
             Pools::Sqlite(pool) => {
-                let t = if write { pool.begin_with("BEGIN IMMEDIATE").await? } else { pool.begin().await? };
+                let t = if write {
+                    turn = Some(self.store.sqlite_write_turn().await?);
+                    pool.begin_with("BEGIN IMMEDIATE").await?
+                } else {
+                    pool.begin().await?
+                };
                 Tx::Sqlite(t)
             }
             Pools::Postgres(pool) => {
@@ -67,7 +73,7 @@ impl<'a> TenantScope<'a> {
                 Tx::Pg(pool.begin_with(sqlx::AssertSqlSafe(begin)).await?)
             }
         };
-        Ok(TenantTx { tx, tenant: self.tenant, tenant_str })
+        Ok(TenantTx { tx, tenant: self.tenant, tenant_str, _turn: turn })
     }
 }
 
@@ -77,6 +83,8 @@ pub struct TenantTx {
     pub(crate) tx: Tx,
     tenant: TenantId,
     pub(crate) tenant_str: String,
+    /// SQLite writes: the write turn, released after the transaction (fields drop in order).
+    _turn: Option<tokio::sync::OwnedMutexGuard<()>>,
 }
 
 impl TenantTx {
@@ -90,10 +98,12 @@ impl TenantTx {
     }
 
     pub async fn commit(self) -> Result<()> {
-        match self.tx {
+        let TenantTx { tx, _turn, .. } = self;
+        match tx {
             Tx::Sqlite(t) => t.commit().await?,
             Tx::Pg(t) => t.commit().await?,
         }
+        drop(_turn);
         Ok(())
     }
 }
