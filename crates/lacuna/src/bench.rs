@@ -178,6 +178,30 @@ pub fn print_http(results: &[HttpBenchResult]) {
 }
 
 /// Signs up a fresh practice in the benchmark's scratch store.
+/// Signs a bench practice up over HTTP: its session cookie (`name=value`) and the response body.
+async fn http_signup(client: &reqwest::Client, base: &str) -> anyhow::Result<(String, serde_json::Value)> {
+    let signup = client
+        .post(format!("{base}/api/v1/signup"))
+        .json(&serde_json::json!({
+            "practice_name": "Bench Spa", "name": "Bench Owner",
+            "email": format!("bench-{}@example.com", uuid::Uuid::new_v4().simple()),
+            "password": "bench password 123"
+        }))
+        .send()
+        .await?;
+    if !signup.status().is_success() {
+        bail!("signup failed: {}", signup.status());
+    }
+    let cookie = signup
+        .headers()
+        .get(reqwest::header::SET_COOKIE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .context("no session cookie")?
+        .to_string();
+    Ok((cookie, signup.json().await?))
+}
+
 async fn bench_practice(services: &crate::Services) -> anyhow::Result<lacuna_accounts::IssuedSession> {
     Ok(services
         .accounts
@@ -477,26 +501,7 @@ pub async fn clients(backend: Backend, clients: u64, queries: usize) -> anyhow::
     let cert = app.certificate_pem().context("bench needs TLS")?;
     let client = reqwest::Client::builder().tls_certs_only([reqwest::Certificate::from_pem(&cert)?]).build()?;
     let base = server.base_url();
-    let signup = client
-        .post(format!("{base}/api/v1/signup"))
-        .json(&serde_json::json!({
-            "practice_name": "Bench Spa", "name": "Bench Owner",
-            "email": format!("bench-{}@example.com", uuid::Uuid::new_v4().simple()),
-            "password": "bench password 123"
-        }))
-        .send()
-        .await?;
-    if !signup.status().is_success() {
-        bail!("signup failed: {}", signup.status());
-    }
-    let cookie = signup
-        .headers()
-        .get(reqwest::header::SET_COOKIE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .context("no session cookie")?
-        .to_string();
-    let body: serde_json::Value = signup.json().await?;
+    let (cookie, body) = http_signup(&client, &base).await?;
     let tenant: lacuna_domain::TenantId =
         body["tenant_id"].as_str().context("no tenant id")?.parse().map_err(|_| anyhow::anyhow!("bad tenant id"))?;
     let keys = app.state.practice.keys(tenant).await?;
@@ -726,26 +731,7 @@ pub async fn booking(opts: &BookingBenchOptions) -> anyhow::Result<Vec<BookingBe
             .pool_max_idle_per_host(256)
             .build()?;
         let base = server.base_url();
-        let signup = client
-            .post(format!("{base}/api/v1/signup"))
-            .json(&serde_json::json!({
-                "practice_name": "Bench Spa", "name": "Bench Owner",
-                "email": format!("bench-{}@example.com", uuid::Uuid::new_v4().simple()),
-                "password": "bench password 123"
-            }))
-            .send()
-            .await?;
-        if !signup.status().is_success() {
-            bail!("signup failed: {}", signup.status());
-        }
-        let cookie = signup
-            .headers()
-            .get(reqwest::header::SET_COOKIE)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split(';').next())
-            .context("no session cookie")?
-            .to_string();
-        let body: serde_json::Value = signup.json().await?;
+        let (cookie, body) = http_signup(&client, &base).await?;
         let csrf = body["csrf_token"].as_str().context("no csrf token")?.to_string();
         let s = Arc::new(BenchSession { client, base: base.to_string(), cookie, csrf });
 

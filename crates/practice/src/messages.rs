@@ -33,6 +33,16 @@ const COLUMN: &str = "payload_ct";
 /// Delay before retry n (after the n-th failed attempt).
 pub const BACKOFF_SECS: [i64; 4] = [60, 300, 1800, 7200];
 pub const MAX_ATTEMPTS: i64 = 5;
+
+/// The wait before trying again after failed attempt number `attempt` (1-based), or `None` when
+/// that was the last attempt allowed. Message delivery and trigger webhooks both retry by it.
+pub fn retry_delay(attempt: i64) -> Option<i64> {
+    if !(1..MAX_ATTEMPTS).contains(&attempt) {
+        return None;
+    }
+    let step = usize::try_from(attempt - 1).ok()?;
+    BACKOFF_SECS.get(step).or(BACKOFF_SECS.last()).copied()
+}
 const CLAIM_BATCH: i64 = 50;
 /// How long a claim on a message lasts without renewal (seconds).
 pub const CLAIM_LEASE_SECS: i64 = 10 * 60;
@@ -448,15 +458,16 @@ impl Practice {
                     report.sent += 1;
                     ("sent", None, "sent", m.next_attempt_at)
                 }
-                Err(f) if f.permanent || attempt >= MAX_ATTEMPTS => {
-                    report.failed += 1;
-                    ("failed", Some(f.detail), "failed", m.next_attempt_at)
-                }
-                Err(f) => {
-                    report.retried += 1;
-                    let delay = BACKOFF_SECS[((attempt - 1) as usize).min(BACKOFF_SECS.len() - 1)];
-                    ("failed", Some(f.detail), "pending", now + delay)
-                }
+                Err(f) => match retry_delay(attempt).filter(|_| !f.permanent) {
+                    None => {
+                        report.failed += 1;
+                        ("failed", Some(f.detail), "failed", m.next_attempt_at)
+                    }
+                    Some(delay) => {
+                        report.retried += 1;
+                        ("failed", Some(f.detail), "pending", now + delay)
+                    }
+                },
             }
         };
         if outcome != "sent" {
@@ -491,5 +502,16 @@ impl Practice {
             out.push(MessageView { row, attempts: mine, payload });
         }
         Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retries_back_off_then_stop() {
+        let waits: Vec<Option<i64>> = (0..=6).map(retry_delay).collect();
+        assert_eq!(waits, [None, Some(60), Some(300), Some(1800), Some(7200), None, None]);
     }
 }

@@ -70,18 +70,41 @@ pub struct WebhookReport {
 impl Practice {
     /// The client behind a pseudonym under the tenant's current key, if any.
     async fn client_for_pseudonym(&self, tenant: TenantId, pseudonym: &str) -> Result<Option<ClientId>> {
+        Ok(self.clients_for_pseudonyms(tenant, &[pseudonym]).await?.remove(pseudonym))
+    }
+
+    /// The clients behind `wanted` pseudonyms (those that are ours): every client's pseudonym is
+    /// minted once under the current key, however many are wanted.
+    async fn clients_for_pseudonyms(&self, tenant: TenantId, wanted: &[&str]) -> Result<HashMap<String, ClientId>> {
+        let wanted: std::collections::HashSet<&str> = wanted.iter().copied().collect();
+        let mut found = HashMap::new();
+        if wanted.is_empty() {
+            return Ok(found);
+        }
         let key = self.accounts().keyring().tenant_hmac_key(tenant, "pseudonym").await?;
         let minter = Pseudonymizer::new(key);
         let ids = self.store().tenant(tenant).read().await?.client_id_strings().await?;
-        Ok(ids.iter().find(|id| minter.client(id) == pseudonym).and_then(|id| id.parse().ok()))
+        for id in &ids {
+            let pseudonym = minter.client(id);
+            if wanted.contains(pseudonym.as_str())
+                && let Ok(client) = id.parse()
+            {
+                found.insert(pseudonym, client);
+                if found.len() == wanted.len() {
+                    break;
+                }
+            }
+        }
+        Ok(found)
     }
 
-    /// Resolves a pseudonym for a member allowed to see both sides (`clients.read` and
-    /// `insight.read`): the Insight inbox shows names only to them.
-    pub async fn resolve_pseudonym(&self, p: &Principal, pseudonym: &str) -> Result<ClientId> {
+    /// Resolves pseudonyms for a member allowed to see both sides (`clients.read` and
+    /// `insight.read`): the Insight inbox shows names only to them. Pseudonyms that are not
+    /// clients of ours are left out.
+    pub async fn resolve_pseudonyms(&self, p: &Principal, pseudonyms: &[&str]) -> Result<HashMap<String, ClientId>> {
         p.require(Permission::ClientsRead)?;
         p.require(Permission::InsightRead)?;
-        self.client_for_pseudonym(p.tenant, pseudonym).await?.ok_or(PracticeError::NotFound)
+        self.clients_for_pseudonyms(p.tenant, pseudonyms).await
     }
 
     /// Carries out one trigger (idempotent by its id). Returns the outcome, one of [`outcome`].
@@ -273,12 +296,9 @@ impl Practice {
                             Err(e) if e.is_timeout() => "timed out".to_string(),
                             Err(_) => "connection failed".to_string(),
                         };
-                        let attempt = d.attempts + 1;
-                        match crate::messages::BACKOFF_SECS.get(usize::try_from(d.attempts).unwrap_or(usize::MAX)) {
-                            Some(wait) if attempt < crate::messages::MAX_ATTEMPTS => {
-                                ("pending", sent_at + wait, detail)
-                            }
-                            _ => ("failed", sent_at, detail),
+                        match crate::messages::retry_delay(d.attempts + 1) {
+                            Some(wait) => ("pending", sent_at + wait, detail),
+                            None => ("failed", sent_at, detail),
                         }
                     }
                 };

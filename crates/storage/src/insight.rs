@@ -238,40 +238,20 @@ impl InsightStore {
              VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (tenant_id, event_id) DO NOTHING";
         let t = tenant.to_string();
         let mut n = 0;
-        match &*self.pool {
-            Pool::Sqlite(p) => {
-                let mut tx = p.begin_with("BEGIN IMMEDIATE").await?;
-                for e in events {
-                    n += sqlx::query(SQL)
-                        .bind(&t)
-                        .bind(&e.event_id)
-                        .bind(&e.kind)
-                        .bind(e.occurred_at)
-                        .bind(&e.body)
-                        .bind(now)
-                        .execute(&mut *tx)
-                        .await?
-                        .rows_affected();
-                }
-                tx.commit().await?;
+        in_tx!(self, &t, write, |tx| {
+            for e in events {
+                n += sqlx::query(SQL)
+                    .bind(&t)
+                    .bind(&e.event_id)
+                    .bind(&e.kind)
+                    .bind(e.occurred_at)
+                    .bind(&e.body)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
             }
-            Pool::Postgres(p) => {
-                let mut tx = begin_pg(p, &t).await?;
-                for e in events {
-                    n += sqlx::query(SQL)
-                        .bind(&t)
-                        .bind(&e.event_id)
-                        .bind(&e.kind)
-                        .bind(e.occurred_at)
-                        .bind(&e.body)
-                        .bind(now)
-                        .execute(&mut *tx)
-                        .await?
-                        .rows_affected();
-                }
-                tx.commit().await?;
-            }
-        }
+        });
         Ok(n)
     }
 
@@ -280,15 +260,8 @@ impl InsightStore {
         const SQL: &str = "SELECT event_id, kind, occurred_at, body FROM events WHERE tenant_id = $1
              ORDER BY occurred_at, event_id";
         let t = tenant.to_string();
-        let rows: Vec<(String, String, i64, String)> = match &*self.pool {
-            Pool::Sqlite(p) => sqlx::query_as(SQL).bind(&t).fetch_all(p).await?,
-            Pool::Postgres(p) => {
-                let mut tx = begin_pg(p, &t).await?;
-                let rows = sqlx::query_as(SQL).bind(&t).fetch_all(&mut *tx).await?;
-                tx.commit().await?;
-                rows
-            }
-        };
+        let rows: Vec<(String, String, i64, String)> =
+            in_tx!(self, &t, read, |tx| { sqlx::query_as(SQL).bind(&t).fetch_all(&mut *tx).await? });
         Ok(rows
             .into_iter()
             .map(|(event_id, kind, occurred_at, body)| StoredEvent { event_id, kind, occurred_at, body })
@@ -300,29 +273,16 @@ impl InsightStore {
         const SQL: &str = "INSERT INTO rejections (tenant_id, kind, count) VALUES ($1, $2, 1)
              ON CONFLICT (tenant_id, kind) DO UPDATE SET count = rejections.count + 1";
         let t = tenant.to_string();
-        match &*self.pool {
-            Pool::Sqlite(p) => sqlx::query(SQL).bind(&t).bind(kind).execute(p).await.map(|_| ())?,
-            Pool::Postgres(p) => {
-                let mut tx = begin_pg(p, &t).await?;
-                sqlx::query(SQL).bind(&t).bind(kind).execute(&mut *tx).await?;
-                tx.commit().await?;
-            }
-        }
+        in_tx!(self, &t, write, |tx| {
+            sqlx::query(SQL).bind(&t).bind(kind).execute(&mut *tx).await?;
+        });
         Ok(())
     }
 
     pub async fn rejections(&self, tenant: TenantId) -> Result<Vec<(String, i64)>> {
         const SQL: &str = "SELECT kind, count FROM rejections WHERE tenant_id = $1 ORDER BY kind";
         let t = tenant.to_string();
-        Ok(match &*self.pool {
-            Pool::Sqlite(p) => sqlx::query_as(SQL).bind(&t).fetch_all(p).await?,
-            Pool::Postgres(p) => {
-                let mut tx = begin_pg(p, &t).await?;
-                let rows = sqlx::query_as(SQL).bind(&t).fetch_all(&mut *tx).await?;
-                tx.commit().await?;
-                rows
-            }
-        })
+        Ok(in_tx!(self, &t, read, |tx| { sqlx::query_as(SQL).bind(&t).fetch_all(&mut *tx).await? }))
     }
 
     /// Events received at or after `since` (Unix seconds), oldest received first, each with when

@@ -59,14 +59,11 @@ async fn names(st: &AppState, web: &Web<InsightRead>, pseudonyms: &[String]) -> 
     if !web.p.permissions.contains(Permission::ClientsRead) {
         return out;
     }
-    for p in pseudonyms {
-        if out.contains_key(p) {
-            continue;
-        }
-        if let Ok(id) = st.practice.resolve_pseudonym(&web.p, p).await
-            && let Ok(c) = st.practice.get_client(&web.p, id).await
-        {
-            out.insert(p.clone(), (c.name.clone(), format!("/clients/{id}")));
+    let wanted: Vec<&str> = pseudonyms.iter().map(String::as_str).collect();
+    let Ok(resolved) = st.practice.resolve_pseudonyms(&web.p, &wanted).await else { return out };
+    for (pseudonym, id) in resolved {
+        if let Ok(c) = st.practice.get_client(&web.p, id).await {
+            out.insert(pseudonym, (c.name, format!("/clients/{id}")));
         }
     }
     out
