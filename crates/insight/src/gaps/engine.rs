@@ -26,6 +26,9 @@ use crate::event::{
 type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 type FastSet<K> = HashSet<K, foldhash::fast::RandomState>;
 
+/// From this many open freed slots on, [`GapEngine::gaps`] ranks them on two threads.
+const PARALLEL_SLOTS: usize = 64;
+
 /// Number of service categories.
 const CATEGORIES: usize = ServiceCategory::ALL.len();
 
@@ -615,11 +618,35 @@ impl GapEngine {
             .range((now + 1, 0)..)
             .filter_map(|&(_, a)| self.appointments.get(a as usize)?.slot_view(&self.providers))
             .filter(|slot| !slot.provider.is_some_and(|p| self.held.contains_key(&(p, slot.starts))));
+        let slots = self.open_slots(freed, now);
         let mut pools: [Option<Vec<(f64, u32)>>; CATEGORIES] = Default::default();
-        for slot in self.open_slots(freed, now) {
-            let Some(pool) = pools.get_mut(usize::from(slot.category)) else { continue };
-            let pool = pool.get_or_insert_with(|| self.slot_pool(slot.category, now));
-            gaps.extend(self.rank_slot_pruned(&slot, now, SLOT_FILL_PER_SLOT, pool));
+        for slot in &slots {
+            if let Some(pool) = pools.get_mut(usize::from(slot.category)) {
+                pool.get_or_insert_with(|| self.slot_pool(slot.category, now));
+            }
+        }
+        let rank = |part: &[SlotView<'_>]| -> Vec<Gap> {
+            part.iter()
+                .filter_map(|slot| Some((slot, pools.get(usize::from(slot.category))?.as_deref()?)))
+                .flat_map(|(slot, pool)| self.rank_slot_pruned(slot, now, SLOT_FILL_PER_SLOT, pool))
+                .collect()
+        };
+        // Slots rank independently: with many of them, on two threads (halves in order, so the
+        // result is exactly the one-thread result).
+        if slots.len() >= PARALLEL_SLOTS {
+            let (first, second) = slots.split_at(slots.len() / 2);
+            let (a, b) = std::thread::scope(|scope| {
+                let other = scope.spawn(|| rank(second));
+                let mine = rank(first);
+                (mine, other.join())
+            });
+            gaps.extend(a);
+            match b {
+                Ok(b) => gaps.extend(b),
+                Err(panic) => std::panic::resume_unwind(panic),
+            }
+        } else {
+            gaps.extend(rank(&slots));
         }
         gaps.sort_by(Gap::rank_cmp);
         gaps

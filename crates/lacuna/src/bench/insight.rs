@@ -442,11 +442,9 @@ fn ours_from_csv(path: &std::path::Path, now: &Timestamp) -> anyhow::Result<(f64
             .collect();
         workers.into_iter().map(|w| w.join().ok().flatten()).collect()
     });
-    let mut events = Vec::with_capacity(rows.len());
-    for part in parsed {
-        events.extend(part.context("a CSV row did not read back as a valid event")?);
-    }
-    let engine = GapEngine::from_events(&events);
+    let parts =
+        parsed.into_iter().collect::<Option<Vec<_>>>().context("a CSV row did not read back as a valid event")?;
+    let engine = GapEngine::from_events(parts.iter().flatten());
     let gaps = engine.gaps(now);
     Ok((secs(started), counts(&gaps)))
 }
