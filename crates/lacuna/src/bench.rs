@@ -57,25 +57,7 @@ pub async fn http(opts: &HttpBenchOptions) -> anyhow::Result<Vec<HttpBenchResult
             .pool_max_idle_per_host(opts.concurrency)
             .build()?;
         let base = server.base_url();
-        let signup = client
-            .post(format!("{base}/api/v1/signup"))
-            .json(&serde_json::json!({
-                "practice_name": "Bench Spa", "name": "Bench Owner",
-                "email": format!("bench-{}@example.com", uuid::Uuid::new_v4().simple()),
-                "password": "bench password 123"
-            }))
-            .send()
-            .await?;
-        if !signup.status().is_success() {
-            bail!("signup failed: {}", signup.status());
-        }
-        let cookie = signup
-            .headers()
-            .get(reqwest::header::SET_COOKIE)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split(';').next())
-            .context("no session cookie")?
-            .to_string();
+        let (cookie, _) = http_signup(&client, &base).await?;
         let bare_url = format!("{base}/healthz");
         let me_url = format!("{base}/api/v1/me");
         eprintln!("[{}] warming up {:?} …", backend.name(), opts.warmup);

@@ -38,34 +38,18 @@ fn now() -> i64 {
 }
 
 fn uuid() -> String {
-    uuid::Uuid::new_v4().to_string()
+    common::new_id()
 }
 
 async fn client(app: &TestApp, s: &Session, name: &str, email: &str, consent: bool) -> String {
-    let r = app
-        .post(
-            "/api/v1/clients",
-            s,
-            json!({"name": name, "email": email, "phone": "+1 415 555 0134", "marketing_consent": consent}),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
-    r.body["id"].as_str().unwrap().to_string()
+    app.add_client(s, json!({"name": name, "email": email, "phone": "+1 415 555 0134", "marketing_consent": consent}))
+        .await
 }
 
 /// A location, provider and service of the tenant (rows written directly: booking is built
 /// elsewhere). Returns (service, provider, location).
 async fn catalogue(app: &TestApp, tenant: &str) -> (String, String, String) {
-    let (svc, prov, loc) = (uuid(), uuid(), uuid());
-    let t = now();
-    app.owner_sql(&format!(
-        "INSERT INTO locations (tenant_id, id, name, created_at) VALUES ('{tenant}', '{loc}', 'Main Street', {t});
-         INSERT INTO providers (tenant_id, id, name, created_at, updated_at) VALUES ('{tenant}', '{prov}', 'Pat', {t}, {t});
-         INSERT INTO services (tenant_id, id, name, category, duration_min, price_minor, currency, created_at, updated_at)
-             VALUES ('{tenant}', '{svc}', 'Hydrafacial', 'facial', 60, 15000, 'USD', {t}, {t});"
-    ))
-    .await;
-    (svc, prov, loc)
+    app.sql_catalogue(tenant, 15_000, None).await
 }
 
 async fn appointment(

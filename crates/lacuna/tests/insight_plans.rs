@@ -22,7 +22,7 @@ fn now() -> i64 {
 }
 
 fn uuid() -> String {
-    uuid::Uuid::new_v4().to_string()
+    common::new_id()
 }
 
 fn rfc3339(unix: i64) -> String {
@@ -30,24 +30,12 @@ fn rfc3339(unix: i64) -> String {
 }
 
 async fn client(app: &TestApp, s: &Session, name: &str, email: &str) -> String {
-    let r = app.post("/api/v1/clients", s, json!({"name": name, "email": email, "phone": "+1 415 555 0134"})).await;
-    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
-    r.body["id"].as_str().unwrap().to_string()
+    app.add_client(s, json!({"name": name, "email": email, "phone": "+1 415 555 0134"})).await
 }
 
-/// A facial service, a provider and a location, written directly. Returns (service, provider, location).
+/// A facial service (30-day cycle), a provider and a location, written directly. Returns (service, provider, location).
 async fn catalogue(app: &TestApp, tenant: &str) -> (String, String, String) {
-    let (svc, prov, loc) = (uuid(), uuid(), uuid());
-    let t = now();
-    app.owner_sql(&format!(
-        "INSERT INTO locations (tenant_id, id, name, created_at) VALUES ('{tenant}', '{loc}', 'Main Street', {t});
-         INSERT INTO providers (tenant_id, id, name, created_at, updated_at) VALUES ('{tenant}', '{prov}', 'Pat', {t}, {t});
-         INSERT INTO services (tenant_id, id, name, category, duration_min, price_minor, currency, cycle_days,
-                 created_at, updated_at)
-             VALUES ('{tenant}', '{svc}', 'Hydrafacial', 'facial', 60, 22000, 'USD', 30, {t}, {t});"
-    ))
-    .await;
-    (svc, prov, loc)
+    app.sql_catalogue(tenant, 22_000, Some(30)).await
 }
 
 /// A completed appointment written directly (booking is tested elsewhere).

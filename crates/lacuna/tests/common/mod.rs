@@ -6,6 +6,11 @@ use lacuna::scratch::{Backend, Scratch};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
+/// A fresh UUID, as text.
+pub fn new_id() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
 /// Runs each listed async test body once per storage backend:
 /// `sqlite::name` and `postgres::name`.
 #[macro_export]
@@ -196,6 +201,36 @@ impl TestApp {
     /// bug could do). Returns the number of affected rows.
     /// Counts the rows a query returns, as the database owner (`SELECT COUNT(*) FROM (sql)`).
     /// Use this, not `owner_sql`, for SELECTs: SQLite reports no affected rows for a SELECT.
+    /// Creates a client through the API (expects 201) and returns its id.
+    pub async fn add_client(&self, who: &Session, body: Value) -> String {
+        let r = self.post("/api/v1/clients", who, body).await;
+        assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+        r.body["id"].as_str().unwrap().to_string()
+    }
+
+    /// A location ("Main Street"), a provider ("Pat") and a 60-minute USD facial service
+    /// ("Hydrafacial") of the tenant, written directly as the owner (for tests of what is built
+    /// on top of the catalogue). Returns (service, provider, location).
+    pub async fn sql_catalogue(
+        &self,
+        tenant: &str,
+        price_minor: i64,
+        cycle_days: Option<i64>,
+    ) -> (String, String, String) {
+        let (svc, prov, loc) = (new_id(), new_id(), new_id());
+        let t = lacuna_storage::now_unix();
+        let cycle = cycle_days.map_or_else(|| "NULL".to_string(), |d| d.to_string());
+        self.owner_sql(&format!(
+            "INSERT INTO locations (tenant_id, id, name, created_at) VALUES ('{tenant}', '{loc}', 'Main Street', {t});
+             INSERT INTO providers (tenant_id, id, name, created_at, updated_at) VALUES ('{tenant}', '{prov}', 'Pat', {t}, {t});
+             INSERT INTO services (tenant_id, id, name, category, duration_min, price_minor, currency, cycle_days,
+                     created_at, updated_at)
+                 VALUES ('{tenant}', '{svc}', 'Hydrafacial', 'facial', 60, {price_minor}, 'USD', {cycle}, {t}, {t});"
+        ))
+        .await;
+        (svc, prov, loc)
+    }
+
     pub async fn owner_count(&self, sql: &str) -> i64 {
         use sqlx::Connection;
         let wrapped = format!("SELECT COUNT(*) FROM ({sql}) AS counted");
