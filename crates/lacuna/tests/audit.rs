@@ -11,7 +11,11 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use sqlx::Connection;
 
-both_backends!(account_actions_are_audited_and_exportable, tampering_is_detected_by_verify);
+both_backends!(
+    account_actions_are_audited_and_exportable,
+    tampering_is_detected_by_verify,
+    two_processes_and_abandoned_transactions_keep_one_chain
+);
 
 async fn account_actions_are_audited_and_exportable(b: Backend) {
     let app = TestApp::spawn(b).await;
@@ -205,4 +209,67 @@ async fn tampering_is_detected_by_verify(b: Backend) {
     assert_eq!(stdout.matches("BROKEN").count(), 5, "{stdout}");
     assert!(stdout.contains(&format!("tenant {} ", tid(0))) && stdout.contains("at event #3"), "{stdout}");
     let _ = Method::GET;
+}
+
+/// The server keeps each tenant's chain head in memory between commits. A second process on the
+/// same database (its own services, its own cache) appending concurrently, and a transaction
+/// that queued an audit event but was dropped, must still leave one unbroken chain.
+async fn two_processes_and_abandoned_transactions_keep_one_chain(b: Backend) {
+    use lacuna_storage::audit::NewAuditEvent;
+    let app = TestApp::spawn(b).await;
+    let owner = app.signup("Spa", "owner@example.com").await;
+    let tenant: lacuna_domain::TenantId = owner.tenant_id.parse().unwrap();
+    let other = lacuna::open_services(&app.scratch.config).await.expect("second process");
+    let key = other.accounts.keyring().audit_key().clone();
+    fn event(i: usize) -> NewAuditEvent {
+        NewAuditEvent {
+            occurred_at: lacuna_storage::now_unix(),
+            actor: "system".into(),
+            action: format!("test.other_{i}"),
+            scope: "{}".into(),
+            ..Default::default()
+        }
+    }
+    // Abandoned: queued, then dropped without commit. Nothing is written and no head is cached.
+    {
+        let mut tx = app.app.store.tenant(tenant).write().await.unwrap();
+        tx.append_audit(&key, &event(0)).await.unwrap();
+    }
+    let mut tasks = Vec::new();
+    for i in 1..13 {
+        let (other_store, key) = (other.store.clone(), key.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut tx = other_store.tenant(tenant).write().await.unwrap();
+            tx.append_audit(&key, &event(i)).await.unwrap();
+            tx.commit().await.unwrap();
+        }));
+    }
+    let invites = (0..12).map(|i| {
+        app.post(
+            "/api/v1/members",
+            &owner,
+            json!({"email": format!("m{i}@example.com"), "name": "M", "role": "provider"}),
+        )
+    });
+    for r in futures_util::future::join_all(invites).await {
+        assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    // Once more from each side, now that each cache may be stale.
+    let r = app
+        .post("/api/v1/members", &owner, json!({"email": "late@example.com", "name": "L", "role": "provider"}))
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED);
+    let mut tx = other.store.tenant(tenant).write().await.unwrap();
+    tx.append_audit(&key, &event(99)).await.unwrap();
+    tx.commit().await.unwrap();
+
+    let report = app.app.state.accounts.verify_audit_chain(tenant).await.unwrap();
+    // Sign-up, 13 invitations, 13 appends by the other process; the abandoned one is not there.
+    assert_eq!((report.events, report.broken.is_none()), (27, true), "{report:?}");
+    assert_eq!(app.owner_count("SELECT 1 FROM audit_events WHERE action = 'test.other_0'").await, 0);
+    assert_eq!(app.owner_count("SELECT 1 FROM audit_events WHERE action LIKE 'test.other_%'").await, 13);
+    other.store.close().await;
 }

@@ -213,6 +213,18 @@ async fn buffer_blocks_the_next_slot(b: Backend) {
     assert_eq!(r.status, StatusCode::CONFLICT, "{:?}", r.body);
     let r = app.post("/api/v1/appointments", &owner, booking(&s, &format!("{MONDAY}T11:15:00Z"))).await;
     assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    // The overlap check looks at the live appointment starting last before the new time and at
+    // those starting inside it: a cancelled one is in nobody's way, the live one before it is.
+    let r = app.post("/api/v1/appointments", &owner, booking(&s, &format!("{MONDAY}T13:00:00Z"))).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    let cancelled = r.body["id"].as_str().unwrap().to_string();
+    let body = json!({"reason": "flu", "by": "client"});
+    let r = app.post(&format!("/api/v1/appointments/{cancelled}/cancel"), &owner, body).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    let r = app.post("/api/v1/appointments", &owner, booking(&s, &format!("{MONDAY}T12:30:00Z"))).await;
+    assert_eq!(r.status, StatusCode::CREATED, "12:30 starts as 11:15's buffer ends: {:?}", r.body);
+    let r = app.post("/api/v1/appointments", &owner, booking(&s, &format!("{MONDAY}T13:30:00Z"))).await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "12:30 blocks until 13:45: {:?}", r.body);
 }
 
 async fn invalid_bookings_name_the_field(b: Backend) {

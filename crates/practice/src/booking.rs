@@ -97,19 +97,23 @@ fn slot_taken() -> PracticeError {
 }
 
 impl Practice {
-    /// Every rule a slot must pass, checked inside the write transaction: the provider's row is
-    /// locked by the same statement that reads the provider, service, location and time zone, so
+    /// Every rule of a slot that needs no look at other appointments, checked inside the write
+    /// transaction: the provider's row is locked by the same statement that reads the provider,
+    /// service, location, time zone, the provider's hours and (when given) the client, so
     /// concurrent bookings of one provider queue up here. Returns the context and
-    /// `(ends_at, blocks_until)`. Round trips: context, hours, conflicts.
-    async fn check_slot(
+    /// `(ends_at, blocks_until)`; time off and overlaps are checked after it.
+    async fn slot_context(
         tx: &mut TenantTx,
         service: ServiceId,
         provider: ProviderId,
         location: LocationId,
+        client: Option<ClientId>,
         starts_at: i64,
-        except: Option<AppointmentId>,
     ) -> Result<(SlotContext, i64, i64)> {
-        let ctx = tx.lock_slot_context(provider, service, location).await?.ok_or(PracticeError::NotFound)?;
+        let ctx = tx.lock_slot_context(provider, service, location, client).await?.ok_or(PracticeError::NotFound)?;
+        if client.is_some() && ctx.client.is_none() {
+            return Err(PracticeError::NotFound);
+        }
         if !ctx.provider_active {
             return Err(PracticeError::invalid("provider_id", "the provider is not active"));
         }
@@ -125,16 +129,19 @@ impl Practice {
         let ends_at = starts_at + ctx.service.duration_min * 60;
         let blocks_until = ends_at + ctx.service.buffer_min * 60;
         let tz = crate::availability::parse_time_zone("timezone", &ctx.timezone)?;
-        let hours: Vec<_> = tx.provider_hours(Some(provider)).await?.into_iter().map(|(_, h)| h).collect();
-        check_within_hours(&tz, &hours, location, starts_at, blocks_until)?;
-        let (time_off, busy) = tx.slot_conflicts(provider, starts_at, blocks_until, except).await?;
+        check_within_hours(&tz, &ctx.hours, location, starts_at, blocks_until)?;
+        Ok((ctx, ends_at, blocks_until))
+    }
+
+    /// The outcome of the time-off and overlap checks as an error, if either found something.
+    fn check_free((time_off, busy): (bool, bool)) -> Result<()> {
         if time_off {
             return Err(PracticeError::invalid("starts_at", "the provider has time off then"));
         }
         if busy {
             return Err(slot_taken());
         }
-        Ok((ctx, ends_at, blocks_until))
+        Ok(())
     }
 
     /// Books an appointment. 409 `slot_taken` if the provider is busy then, also when another
@@ -151,9 +158,9 @@ impl Practice {
         let feed = self.pseudonymizer(p.tenant).await?;
         let mut tx = self.write(p, Permission::AppointmentsWrite).await?;
         Scope::of(&mut tx, p).await?.check(provider_id)?;
-        let client = tx.client(client_id).await?.ok_or(PracticeError::NotFound)?;
         let (ctx, ends_at, blocks_until) =
-            Self::check_slot(&mut tx, service_id, provider_id, location_id, starts_at, None).await?;
+            Self::slot_context(&mut tx, service_id, provider_id, location_id, Some(client_id), starts_at).await?;
+        let client = ctx.client.ok_or(PracticeError::NotFound)?;
         let service = ctx.service;
         let now = now_unix();
         let row = Appointment {
@@ -173,8 +180,8 @@ impl Practice {
             created_at: now,
             updated_at: now,
         };
-        tx.insert_appointment(&row).await?;
-        // The confirmation and the Insight event commit with the booking, or not at all.
+        // The confirmation and the Insight event commit with the booking, or not at all; the
+        // overlap check and the three inserts are one round trip (see `book_if_free`).
         let brief = AppointmentBrief {
             id: row.id,
             client_id,
@@ -183,8 +190,10 @@ impl Practice {
             service_name: service.name.clone(),
             location_name: ctx.location_name,
         };
-        self.enqueue_appointment_message_for(&mut tx, &keys, &brief, &client, "confirmation", now).await?;
-        Self::feed_insight(&mut tx, &feed, "appointment.booked", &row, &service, now).await?;
+        let confirmation = self.appointment_message(&keys, &brief, &client, "confirmation", now)?;
+        let event = Self::insight_event(&feed, "appointment.booked", &row, &service, now);
+        let event_id = uuid::Uuid::new_v4().to_string();
+        Self::check_free(tx.book_if_free(&row, &confirmation, (&event_id, &event)).await?)?;
         self.audit_appointment(&mut tx, p, "appointment.book", &row, serde_json::json!({})).await?;
         tx.commit().await?;
         Ok(row)
@@ -253,8 +262,9 @@ impl Practice {
             a.provider_id = parse_ref("provider_id", &pid)?;
             Scope::of(&mut tx, p).await?.check(a.provider_id)?;
         }
-        let (_, ends_at, blocks_until) =
-            Self::check_slot(&mut tx, a.service_id, a.provider_id, a.location_id, starts_at, Some(a.id)).await?;
+        let (ctx, ends_at, blocks_until) =
+            Self::slot_context(&mut tx, a.service_id, a.provider_id, a.location_id, None, starts_at).await?;
+        Self::check_free(tx.slot_conflicts(a.provider_id, starts_at, blocks_until, Some(a.id)).await?)?;
         a.starts_at = starts_at;
         a.ends_at = ends_at;
         a.blocks_until = blocks_until;
@@ -262,8 +272,7 @@ impl Practice {
         tx.move_appointment(&a).await?;
         // Insight learns the new time: a later `booked` event of the same appointment replaces the
         // earlier one (its upcoming-visit and slot checks then use the new time).
-        let service = tx.service(a.service_id).await?.ok_or(PracticeError::NotFound)?;
-        Self::feed_insight(&mut tx, &feed, "appointment.booked", &a, &service, a.updated_at).await?;
+        Self::feed_insight(&mut tx, &feed, "appointment.booked", &a, &ctx.service, a.updated_at).await?;
         self.audit_appointment(&mut tx, p, "appointment.reschedule", &a, serde_json::json!({})).await?;
         tx.commit().await?;
         Ok(a)
@@ -326,15 +335,8 @@ impl Practice {
         Ok(Pseudonymizer::new(self.accounts().keyring().tenant_hmac_key(tenant, "pseudonym").await?))
     }
 
-    /// Queues the pseudonymous Insight event of an appointment change in the same transaction.
-    async fn feed_insight(
-        tx: &mut TenantTx,
-        feed: &Pseudonymizer,
-        kind: &str,
-        a: &Appointment,
-        service: &ServiceRow,
-        now: i64,
-    ) -> Result<()> {
+    /// The pseudonymous Insight event of an appointment change (JSON text).
+    fn insight_event(feed: &Pseudonymizer, kind: &str, a: &Appointment, service: &ServiceRow, now: i64) -> String {
         let (appointment_id, client_id, provider_id, location_id) =
             (a.id.to_string(), a.client_id.to_string(), a.provider_id.to_string(), a.location_id.to_string());
         let facts = AppointmentFacts {
@@ -349,8 +351,20 @@ impl Practice {
             starts_at: a.starts_at,
             ends_at: a.ends_at,
         };
-        let event = appointment_event(feed, kind, &facts, now);
-        tx.enqueue_insight_event(&uuid::Uuid::new_v4().to_string(), &event.to_string(), now).await?;
+        appointment_event(feed, kind, &facts, now).to_string()
+    }
+
+    /// Queues the pseudonymous Insight event of an appointment change in the same transaction.
+    async fn feed_insight(
+        tx: &mut TenantTx,
+        feed: &Pseudonymizer,
+        kind: &str,
+        a: &Appointment,
+        service: &ServiceRow,
+        now: i64,
+    ) -> Result<()> {
+        let event = Self::insight_event(feed, kind, a, service, now);
+        tx.enqueue_insight_event(&uuid::Uuid::new_v4().to_string(), &event, now).await?;
         Ok(())
     }
 

@@ -240,7 +240,7 @@ impl Practice {
     }
 
     /// Like [`Self::enqueue_appointment_message_in`], for a caller that already holds the
-    /// appointment's facts and its client's row (booking: no second read of either).
+    /// appointment's facts and its client's row.
     pub(crate) async fn enqueue_appointment_message_for(
         &self,
         tx: &mut TenantTx,
@@ -250,6 +250,20 @@ impl Practice {
         kind: &str,
         now: i64,
     ) -> Result<bool> {
+        let row = self.appointment_message(keys, brief, client, kind, now)?;
+        Ok(tx.enqueue_message(&row).await?)
+    }
+
+    /// The sealed outbox row of an appointment message (`confirmation` or `reminder`), not yet
+    /// queued; idempotent by its dedupe key `kind:appointment`.
+    pub(crate) fn appointment_message(
+        &self,
+        keys: &TenantKeys,
+        brief: &AppointmentBrief,
+        client: &ClientRow,
+        kind: &str,
+        now: i64,
+    ) -> Result<OutboxRow> {
         let appt = brief.id;
         let client = crate::clients::open_row(keys, client)?;
         let at = when(brief.starts_at);
@@ -272,7 +286,7 @@ impl Practice {
         };
         let payload = Payload { to: client.email.clone(), to_name: client.name.clone(), subject, body };
         let id = MessageId::new();
-        let row = OutboxRow {
+        Ok(OutboxRow {
             id,
             client_id: brief.client_id,
             appointment_id: Some(appt),
@@ -285,8 +299,7 @@ impl Practice {
             next_attempt_at: now,
             sent_at: None,
             created_at: now,
-        };
-        Ok(tx.enqueue_message(&row).await?)
+        })
     }
 
     /// Enqueues a marketing message or rebooking nudge (`kind` is `marketing` or `nudge`) to a

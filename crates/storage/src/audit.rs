@@ -230,78 +230,148 @@ pub struct AuditFilter {
     pub limit: i64,
 }
 
-impl TenantTx {
-    /// Appends an event to this tenant's chain, in this transaction.
-    pub async fn append_audit(&mut self, key: &AuditKey, e: &NewAuditEvent) -> Result<i64> {
-        // Lock the head so concurrent appends of one tenant queue up (SQLite: the write
-        // transaction already holds the database lock).
-        const HEAD_PG: &str = "SELECT seq, entry_hash FROM audit_heads WHERE tenant_id = $1 FOR UPDATE";
-        const HEAD_SQLITE: &str = "SELECT seq, entry_hash FROM audit_heads WHERE tenant_id = $1";
-        const INSERT_HEAD: &str = "INSERT INTO audit_heads (tenant_id, seq, entry_hash) VALUES ($1, $2, $3)";
-        const UPDATE_HEAD: &str = "UPDATE audit_heads SET seq = $2, entry_hash = $3 WHERE tenant_id = $1";
-        const INSERT: &str = "INSERT INTO audit_events (tenant_id, seq, occurred_at, actor, actor_role, action, target,
-                scope, client_addr, request_id, prev_hash, entry_hash)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)";
-        let t = self.tenant_str.clone();
-        let head_sql = if self.is_postgres() { HEAD_PG } else { HEAD_SQLITE };
-        let head: Option<(i64, Vec<u8>)> =
-            on_conn!(self, c => sqlx::query_as(head_sql).bind(&t).fetch_optional(c).await)?;
-        let (seq, prev) = match &head {
-            Some((s, h)) => (s + 1, h.clone()),
-            None => (1, GENESIS.to_vec()),
+/// A tenant's chain head: `(seq, entry_hash)` of its newest entry.
+pub(crate) type Head = (i64, Vec<u8>);
+
+/// Each tenant's audit-chain head as this process last committed it, behind a per-tenant async
+/// lock that a committing transaction holds from writing its entries to its `COMMIT`. With the
+/// head known, an append is one statement that checks and advances the head and inserts the
+/// entry, instead of a locking read of the head followed by the writes: the stretch during which
+/// a practice's concurrent writes queue behind each other is one round trip shorter. The
+/// database stays the authority: the head is advanced only if it still equals the cached one
+/// (another process, a restore or a bulk import may have moved it), and otherwise it is read,
+/// locked, from the database as before.
+#[derive(Default)]
+pub(crate) struct HeadCache(std::sync::Mutex<std::collections::HashMap<crate::TenantId, HeadSlot>>);
+
+type HeadSlot = std::sync::Arc<tokio::sync::Mutex<Option<Head>>>;
+
+/// How long a commit waits for its turn at the tenant's chain head before failing like a pool
+/// timeout.
+const HEAD_WAIT: std::time::Duration = std::time::Duration::from_secs(15);
+
+impl HeadCache {
+    /// The tenant's turn at the head, with the cached head (`None`: read it from the database).
+    /// The holder takes the head out and puts the new one back only after its commit, so an
+    /// abandoned or failed transaction leaves `None`, never a head the database does not have.
+    pub(crate) async fn turn(&self, tenant: crate::TenantId) -> Result<tokio::sync::OwnedMutexGuard<Option<Head>>> {
+        let slot = {
+            let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
+            map.entry(tenant).or_default().clone()
         };
-        let hash = key.mac(&canonical(&t, seq, e, &prev)).to_vec();
-        if self.is_postgres() && head.is_some() {
-            // One statement for the row and the head: the head's row lock is held from the
-            // `FOR UPDATE` above to the commit, so every round trip saved inside it shortens the
-            // queue of a practice's concurrent writes.
-            const INSERT_AND_ADVANCE: &str = const_str_concat!(
-                const_str_concat!("WITH appended AS (", INSERT),
-                ") UPDATE audit_heads SET seq = $2, entry_hash = $12 WHERE tenant_id = $1"
-            );
-            on_conn!(self, c => sqlx::query(INSERT_AND_ADVANCE)
-                .bind(&t).bind(seq).bind(e.occurred_at).bind(&e.actor).bind(&e.actor_role).bind(&e.action)
-                .bind(&e.target).bind(&e.scope).bind(&e.client_addr).bind(&e.request_id).bind(&prev).bind(&hash)
-                .execute(c).await.map(|r| r.rows_affected()))?;
-            return Ok(seq);
-        }
-        on_conn!(self, c => {
-            sqlx::query(INSERT)
-                .bind(&t).bind(seq).bind(e.occurred_at).bind(&e.actor).bind(&e.actor_role).bind(&e.action)
-                .bind(&e.target).bind(&e.scope).bind(&e.client_addr).bind(&e.request_id).bind(&prev).bind(&hash)
-                .execute(&mut *c).await?;
-            let head_sql = if head.is_some() { UPDATE_HEAD } else { INSERT_HEAD };
-            sqlx::query(head_sql).bind(&t).bind(seq).bind(&hash).execute(&mut *c).await.map(|r| r.rows_affected())
-        })?;
-        Ok(seq)
+        tokio::time::timeout(HEAD_WAIT, slot.lock_owned())
+            .await
+            .map_err(|_| crate::StorageError::Database(sqlx::Error::PoolTimedOut))
+    }
+}
+
+const INSERT_EVENT: &str = "INSERT INTO audit_events (tenant_id, seq, occurred_at, actor, actor_role, action, target,
+        scope, client_addr, request_id, prev_hash, entry_hash)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)";
+
+impl TenantTx {
+    /// Appends an event to this tenant's chain, in this transaction. The entry is chained and
+    /// written by [`TenantTx::commit`], after every other statement of the transaction: the
+    /// chain's head, which every write of the practice needs, is held only for that last step.
+    /// Nothing is written if the transaction is dropped instead.
+    pub async fn append_audit(&mut self, key: &AuditKey, e: &NewAuditEvent) -> Result<()> {
+        self.pending_audit.push((key.clone(), e.clone()));
+        Ok(())
     }
 
-    /// Appends many events at once (bulk imports and benchmarks): the head is read and advanced
-    /// once, every entry chained exactly as [`TenantTx::append_audit`] would. Returns the last seq.
-    pub async fn append_audit_batch(&mut self, key: &AuditKey, events: &[NewAuditEvent]) -> Result<i64> {
-        const HEAD_PG: &str = "SELECT seq, entry_hash FROM audit_heads WHERE tenant_id = $1 FOR UPDATE";
-        const HEAD_SQLITE: &str = "SELECT seq, entry_hash FROM audit_heads WHERE tenant_id = $1";
-        const INSERT: &str = "INSERT INTO audit_events (tenant_id, seq, occurred_at, actor, actor_role, action, target,
-                scope, client_addr, request_id, prev_hash, entry_hash)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)";
-        const UPSERT_HEAD: &str = "INSERT INTO audit_heads (tenant_id, seq, entry_hash) VALUES ($1, $2, $3)
-             ON CONFLICT (tenant_id) DO UPDATE SET seq = excluded.seq, entry_hash = excluded.entry_hash";
+    /// Appends many events at once (bulk imports and benchmarks), chained exactly as
+    /// [`TenantTx::append_audit`] would.
+    pub async fn append_audit_batch(&mut self, key: &AuditKey, events: &[NewAuditEvent]) -> Result<()> {
+        self.pending_audit.extend(events.iter().map(|e| (key.clone(), e.clone())));
+        Ok(())
+    }
+
+    /// Chains and writes the pending audit events; called by `commit` with the tenant's turn at
+    /// the head held (`cached`: the head this process last committed, if known). Returns the
+    /// new head.
+    pub(crate) async fn write_pending_audit(&mut self, cached: Option<Head>) -> Result<Option<Head>> {
+        let pending = std::mem::take(&mut self.pending_audit);
+        let Some(((first_key, first), rest)) = pending.split_first() else { return Ok(cached) };
         let t = self.tenant_str.clone();
-        let head_sql = if self.is_postgres() { HEAD_PG } else { HEAD_SQLITE };
-        let head: Option<(i64, Vec<u8>)> =
-            on_conn!(self, c => sqlx::query_as(head_sql).bind(&t).fetch_optional(c).await)?;
-        let (mut seq, mut prev) = head.unwrap_or((0, GENESIS.to_vec()));
-        for e in events {
+        // Fast path: advance the head from the cached value in the statement that inserts the
+        // first entry; it takes effect only if the database's head still equals the cache.
+        let mut head = match cached {
+            Some((seq, prev)) => {
+                let next = seq + 1;
+                let hash = first_key.mac(&canonical(&t, next, first, &prev)).to_vec();
+                if self.advance_head_from(&t, first, (seq, &prev), &hash).await? { Some((next, hash)) } else { None }
+            }
+            None => None,
+        };
+        let todo: &[(AuditKey, NewAuditEvent)] = if head.is_some() { rest } else { &pending };
+        if head.is_none() {
+            head = self.locked_head(&t).await?;
+        }
+        let (mut seq, mut prev) = head.clone().unwrap_or((0, GENESIS.to_vec()));
+        let existed = head.is_some();
+        for (key, e) in todo {
             seq += 1;
             let hash = key.mac(&canonical(&t, seq, e, &prev)).to_vec();
-            on_conn!(self, c => sqlx::query(INSERT)
+            on_conn!(self, c => sqlx::query(INSERT_EVENT)
                 .bind(&t).bind(seq).bind(e.occurred_at).bind(&e.actor).bind(&e.actor_role).bind(&e.action)
                 .bind(&e.target).bind(&e.scope).bind(&e.client_addr).bind(&e.request_id).bind(&prev).bind(&hash)
                 .execute(c).await.map(|r| r.rows_affected()))?;
             prev = hash;
         }
-        on_conn!(self, c => sqlx::query(UPSERT_HEAD).bind(&t).bind(seq).bind(&prev).execute(c).await.map(|r| r.rows_affected()))?;
-        Ok(seq)
+        if !todo.is_empty() {
+            const INSERT_HEAD: &str = "INSERT INTO audit_heads (tenant_id, seq, entry_hash) VALUES ($1, $2, $3)";
+            const UPDATE_HEAD: &str = "UPDATE audit_heads SET seq = $2, entry_hash = $3 WHERE tenant_id = $1";
+            let sql = if existed { UPDATE_HEAD } else { INSERT_HEAD };
+            on_conn!(self, c => sqlx::query(sql).bind(&t).bind(seq).bind(&prev).execute(c).await.map(|r| r.rows_affected()))?;
+        }
+        Ok(Some((seq, prev)))
+    }
+
+    /// The head read from the database; on PostgreSQL its row stays locked until the
+    /// transaction ends (SQLite's write transaction already excludes other writers).
+    async fn locked_head(&mut self, t: &str) -> Result<Option<Head>> {
+        const HEAD_PG: &str = "SELECT seq, entry_hash FROM audit_heads WHERE tenant_id = $1 FOR UPDATE";
+        const HEAD_SQLITE: &str = "SELECT seq, entry_hash FROM audit_heads WHERE tenant_id = $1";
+        let sql = if self.is_postgres() { HEAD_PG } else { HEAD_SQLITE };
+        Ok(on_conn!(self, c => sqlx::query_as(sql).bind(t).fetch_optional(c).await)?)
+    }
+
+    /// Inserts `e` as the entry after `prev` and advances the head to it, if the database's
+    /// head is still `prev`. One statement on PostgreSQL (the head's row lock is taken by it);
+    /// on SQLite the head update, then the insert, in the write transaction. `false` if the head
+    /// had moved (nothing written).
+    async fn advance_head_from(
+        &mut self,
+        t: &str,
+        e: &NewAuditEvent,
+        (seq, prev): (i64, &[u8]),
+        hash: &[u8],
+    ) -> Result<bool> {
+        const ADVANCE_AND_INSERT_PG: &str = "WITH advanced AS (UPDATE audit_heads SET seq = $2, entry_hash = $12
+                 WHERE tenant_id = $1 AND seq = $13 AND entry_hash = $11 RETURNING 1)
+             INSERT INTO audit_events (tenant_id, seq, occurred_at, actor, actor_role, action, target,
+                 scope, client_addr, request_id, prev_hash, entry_hash)
+             SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12 FROM advanced";
+        let next = seq + 1;
+        if self.is_postgres() {
+            let n = on_conn!(self, c => sqlx::query(ADVANCE_AND_INSERT_PG)
+                .bind(t).bind(next).bind(e.occurred_at).bind(&e.actor).bind(&e.actor_role).bind(&e.action)
+                .bind(&e.target).bind(&e.scope).bind(&e.client_addr).bind(&e.request_id).bind(prev).bind(hash)
+                .bind(seq).execute(c).await.map(|r| r.rows_affected()))?;
+            return Ok(n == 1);
+        }
+        const ADVANCE_SQLITE: &str = "UPDATE audit_heads SET seq = $2, entry_hash = $3
+             WHERE tenant_id = $1 AND seq = $4 AND entry_hash = $5";
+        let n = on_conn!(self, c => sqlx::query(ADVANCE_SQLITE).bind(t).bind(next).bind(hash).bind(seq).bind(prev)
+            .execute(c).await.map(|r| r.rows_affected()))?;
+        if n != 1 {
+            return Ok(false);
+        }
+        on_conn!(self, c => sqlx::query(INSERT_EVENT)
+            .bind(t).bind(next).bind(e.occurred_at).bind(&e.actor).bind(&e.actor_role).bind(&e.action)
+            .bind(&e.target).bind(&e.scope).bind(&e.client_addr).bind(&e.request_id).bind(prev).bind(hash)
+            .execute(c).await.map(|r| r.rows_affected()))?;
+        Ok(true)
     }
 
     /// Newest first, filtered.

@@ -22,12 +22,10 @@ pub struct RequestLogEntry {
     pub request_id: String,
 }
 
-const INSERT: &str = "INSERT INTO request_log (tenant_id, occurred_at, direction, method, route, status, latency_us,
-        actor, request_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
-
 impl Store {
-    /// Writes entries, one transaction per tenant (so row-level security applies to each). On
-    /// PostgreSQL each tenant's batch is a single `INSERT … SELECT FROM UNNEST(…)` statement.
+    /// Writes entries, one transaction per tenant (so row-level security applies to each). Each
+    /// tenant's batch is a single statement: `INSERT … SELECT FROM UNNEST(…)` on PostgreSQL,
+    /// `INSERT … SELECT FROM json_each(…)` on SQLite, which keeps SQLite's write turn short.
     pub async fn write_request_log(&self, entries: &[RequestLogEntry]) -> Result<()> {
         let mut tenants: Vec<Option<TenantId>> = entries.iter().map(|e| e.tenant).collect();
         tenants.sort();
@@ -49,16 +47,13 @@ impl Store {
                 (Pools::Sqlite(p), None) => {
                     let _turn = self.sqlite_write_turn().await?;
                     let mut tx = p.begin_with("BEGIN IMMEDIATE").await?;
-                    for e in batch {
-                        bind_entry(sqlx::query(INSERT), None, e).execute(&mut *tx).await?;
-                    }
+                    sqlite_insert_batch(&mut tx, None, &batch).await?;
                     tx.commit().await?;
                 }
                 (Pools::Sqlite(_), Some(tenant)) => {
                     let mut tx = self.tenant(tenant).write().await?;
-                    for e in batch {
-                        tx.insert_request_log(e).await?;
-                    }
+                    let crate::tx::Tx::Sqlite(inner) = &mut tx.tx else { unreachable!("sqlite pool") };
+                    sqlite_insert_batch(inner, Some(tenant.to_string()), &batch).await?;
                     tx.commit().await?;
                 }
             }
@@ -106,38 +101,37 @@ async fn pg_insert_batch(
     Ok(())
 }
 
-fn bind_entry<'q, DB: sqlx::Database>(
-    q: sqlx::query::Query<'q, DB, <DB as sqlx::Database>::Arguments>,
+async fn sqlite_insert_batch(
+    conn: &mut sqlx::SqliteConnection,
     tenant: Option<String>,
-    e: &'q RequestLogEntry,
-) -> sqlx::query::Query<'q, DB, <DB as sqlx::Database>::Arguments>
-where
-    Option<String>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
-    String: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
-    &'q str: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
-    &'q String: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
-    Option<&'q String>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
-    i64: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
-    i32: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
-{
-    q.bind(tenant)
-        .bind(e.occurred_at)
-        .bind(e.direction)
-        .bind(&e.method)
-        .bind(&e.route)
-        .bind(e.status)
-        .bind(e.latency_us)
-        .bind(e.actor.as_ref())
-        .bind(&e.request_id)
+    batch: &[&RequestLogEntry],
+) -> Result<()> {
+    const SQL: &str = "INSERT INTO request_log (tenant_id, occurred_at, direction, method, route, status, latency_us,
+            actor, request_id)
+         SELECT $1, value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4, value ->> 5, value ->> 6,
+            value ->> 7
+         FROM json_each($2)";
+    let rows: Vec<serde_json::Value> = batch
+        .iter()
+        .map(|e| {
+            serde_json::json!([
+                e.occurred_at,
+                e.direction,
+                e.method,
+                e.route,
+                e.status,
+                e.latency_us,
+                e.actor,
+                e.request_id
+            ])
+        })
+        .collect();
+    let rows = serde_json::Value::Array(rows).to_string();
+    sqlx::query(SQL).bind(tenant).bind(rows).execute(conn).await?;
+    Ok(())
 }
 
 impl TenantTx {
-    async fn insert_request_log(&mut self, e: &RequestLogEntry) -> Result<()> {
-        let t = Some(self.tenant_str.clone());
-        on_conn!(self, c => bind_entry(sqlx::query(INSERT), t.clone(), e).execute(c).await.map(|r| r.rows_affected()))?;
-        Ok(())
-    }
-
     async fn purge_request_log(&mut self, cutoff: i64) -> Result<u64> {
         const SQL: &str = "DELETE FROM request_log WHERE tenant_id = $1 AND occurred_at < $2";
         let t = self.tenant_str.clone();

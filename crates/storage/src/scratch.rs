@@ -31,6 +31,19 @@ impl ScratchDatabase {
     pub fn name(&self) -> &str {
         &self.name
     }
+
+    /// Gathers table statistics (`ANALYZE`, as the owner) if the cluster's autovacuum, which
+    /// would keep them fresh, is off. Returns whether it ran.
+    pub async fn analyze_if_no_autovacuum(&self) -> Result<bool> {
+        let mut conn = PgConnection::connect(&self.url).await?;
+        let (autovacuum,): (String,) = sqlx::query_as("SHOW autovacuum").fetch_one(&mut conn).await?;
+        let run = autovacuum != "on";
+        if run {
+            sqlx::query("ANALYZE").execute(&mut conn).await?;
+        }
+        conn.close().await?;
+        Ok(run)
+    }
 }
 
 /// Swaps the database path of a `postgres://…/db?params` URL.

@@ -131,6 +131,8 @@ pub struct Store {
     /// anyway; without this gate the others would poll the lock through its busy handler, which
     /// sleeps 1, 2, 5, 10… ms between tries — tens of milliseconds of tail latency under load.
     pub(crate) sqlite_writer: Arc<tokio::sync::Mutex<()>>,
+    /// Each tenant's audit-chain head as this process last committed it (see `HeadCache`).
+    pub(crate) audit_heads: Arc<crate::audit::HeadCache>,
 }
 
 impl Store {
@@ -143,7 +145,12 @@ impl Store {
                     std::fs::create_dir_all(dir)
                         .map_err(|e| StorageError::Setup(format!("cannot create {}: {e}", dir.display())))?;
                 }
-                let opts = sqlite_options(path, SqliteSynchronous::Normal).foreign_keys(true);
+                // Checkpoints run in the background (see `checkpoint_in_background`); the
+                // automatic one, which would run inside a writer's commit while it holds the write
+                // turn, only as a safety net far above the background one's threshold.
+                let opts = sqlite_options(path, SqliteSynchronous::Normal)
+                    .foreign_keys(true)
+                    .pragma("wal_autocheckpoint", SAFETY_NET_CHECKPOINT_PAGES.to_string());
                 let pool = SqlitePoolOptions::new()
                     .max_connections(8)
                     .acquire_timeout(Duration::from_secs(15))
@@ -155,7 +162,11 @@ impl Store {
             }
             StoreConfig::Postgres(pg) => Pools::Postgres(open_postgres(pg).await?),
         };
-        Ok(Store { pools: Arc::new(pools), sqlite_writer: Arc::default() })
+        let pools = Arc::new(pools);
+        if matches!(&*pools, Pools::Sqlite(_)) {
+            checkpoint_in_background(Arc::downgrade(&pools));
+        }
+        Ok(Store { pools, sqlite_writer: Arc::default(), audit_heads: Arc::default() })
     }
 
     pub fn backend(&self) -> Backend {
@@ -246,6 +257,38 @@ impl Store {
     }
 }
 
+/// SQLite's own checkpoint threshold (pages of WAL, 4 KiB each) on the data database: a safety
+/// net for when the background checkpointer cannot keep up.
+const SAFETY_NET_CHECKPOINT_PAGES: u32 = 16_384;
+/// The background checkpointer's interval.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
+
+/// Copies the WAL back into the database file every [`CHECKPOINT_EVERY`], on a pooled
+/// connection of its own, outside the write turn. SQLite's automatic checkpoint would instead
+/// run inside the commit of whichever write crosses the threshold (every thousand pages), while
+/// that write still holds the turn every other writer waits for: a stall of several
+/// milliseconds for all of them, a few times a second under load. A `PASSIVE` checkpoint does
+/// not block writers, and once it has copied everything the next write starts the WAL from the
+/// beginning again, so the file stays small. Ends when the store is dropped or closed.
+fn checkpoint_in_background(pools: std::sync::Weak<Pools>) {
+    let Ok(runtime) = tokio::runtime::Handle::try_current() else { return };
+    runtime.spawn(async move {
+        let mut tick = tokio::time::interval(CHECKPOINT_EVERY);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            let Some(pools) = pools.upgrade() else { break };
+            let Pools::Sqlite(pool) = &*pools else { break };
+            if pool.is_closed() {
+                break;
+            }
+            if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)").execute(pool).await {
+                tracing::debug!(error = %e, "background checkpoint skipped");
+            }
+        }
+    });
+}
+
 /// Options shared by the data database and the keystore: created if missing, WAL, a generous
 /// busy timeout. The parent directory is created too.
 pub(crate) fn sqlite_options(path: &std::path::Path, sync: SqliteSynchronous) -> SqliteConnectOptions {
@@ -298,13 +341,24 @@ async fn open_postgres(cfg: &PgConfig) -> Result<PgPool> {
         .acquire_timeout(Duration::from_secs(15))
         .connect_with(app_opts)
         .await?;
-    let store = Store { pools: Arc::new(Pools::Postgres(pool.clone())), sqlite_writer: Arc::default() };
+    let store = Store {
+        pools: Arc::new(Pools::Postgres(pool.clone())),
+        sqlite_writer: Arc::default(),
+        audit_heads: Arc::default(),
+    };
     if store.row_level_security().await? != Some(true) {
         return Err(StorageError::Setup(
             "the application role bypasses row-level security (superuser, BYPASSRLS or table owner); \
              connect as a plain role (LACUNA_APP_DATABASE_URL)"
                 .into(),
         ));
+    }
+    let (autovacuum,): (String,) = sqlx::query_as("SHOW autovacuum").fetch_one(&pool).await?;
+    if autovacuum != "on" {
+        tracing::warn!(
+            "autovacuum is off on this PostgreSQL cluster: without fresh table statistics the planner may pick \
+             slow plans as tables grow; turn it on or run ANALYZE regularly"
+        );
     }
     tracing::info!(applied = n, role = %cfg.app_role, "postgresql store ready; row-level security enforced");
     Ok(pool)

@@ -73,7 +73,14 @@ impl<'a> TenantScope<'a> {
                 Tx::Pg(pool.begin_with(sqlx::AssertSqlSafe(begin)).await?)
             }
         };
-        Ok(TenantTx { tx, tenant: self.tenant, tenant_str, _turn: turn })
+        Ok(TenantTx {
+            tx,
+            tenant: self.tenant,
+            tenant_str,
+            pending_audit: Vec::new(),
+            heads: self.store.audit_heads.clone(),
+            _turn: turn,
+        })
     }
 }
 
@@ -83,6 +90,9 @@ pub struct TenantTx {
     pub(crate) tx: Tx,
     tenant: TenantId,
     pub(crate) tenant_str: String,
+    /// Audit events appended in this transaction, chained and written by `commit`.
+    pub(crate) pending_audit: Vec<(lacuna_crypto::AuditKey, crate::audit::NewAuditEvent)>,
+    heads: std::sync::Arc<crate::audit::HeadCache>,
     /// SQLite writes: the write turn, released after the transaction (fields drop in order).
     _turn: Option<tokio::sync::OwnedMutexGuard<()>>,
 }
@@ -97,11 +107,23 @@ impl TenantTx {
         matches!(self.tx, Tx::Pg(_))
     }
 
-    pub async fn commit(self) -> Result<()> {
+    /// Writes the pending audit events (last, holding the tenant's turn at the chain head) and
+    /// commits. On any error nothing of the transaction is committed.
+    pub async fn commit(mut self) -> Result<()> {
+        let mut head_turn = None;
+        if !self.pending_audit.is_empty() {
+            let mut turn = self.heads.turn(self.tenant).await?;
+            let cached = turn.take();
+            let head = self.write_pending_audit(cached).await?;
+            head_turn = Some((turn, head));
+        }
         let TenantTx { tx, _turn, .. } = self;
         match tx {
             Tx::Sqlite(t) => t.commit().await?,
             Tx::Pg(t) => t.commit().await?,
+        }
+        if let Some((mut turn, head)) = head_turn {
+            *turn = head;
         }
         drop(_turn);
         Ok(())

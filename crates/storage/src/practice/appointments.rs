@@ -152,6 +152,66 @@ impl TenantTx {
         rows.into_iter().map(from_tuple).collect()
     }
 
+    /// Books `a` if nothing stands in its way: checks time off and live appointments overlapping
+    /// `[starts_at, blocks_until)` and, only if there are none, inserts the appointment, its
+    /// confirmation message and its Insight event `(outbox id, body)`. Returns
+    /// `(time off overlaps, a live appointment overlaps)`. On PostgreSQL this is one statement:
+    /// its snapshot is taken after the caller locked the provider's row, so it sees every
+    /// booking committed before; on SQLite the write transaction excludes other writers.
+    pub async fn book_if_free(
+        &mut self,
+        a: &AppointmentRow,
+        confirmation: &super::outbox::OutboxRow,
+        event: (&str, &str),
+    ) -> Result<(bool, bool)> {
+        const PG: &str = "WITH conflict AS (
+                SELECT EXISTS (SELECT 1 FROM time_off WHERE tenant_id = $1 AND provider_id = $4
+                               AND starts_at < $9 AND ends_at > $7) AS time_off,
+                       COALESCE((SELECT starts_at FROM appointments WHERE tenant_id = $1 AND provider_id = $4
+                               AND status IN ('booked', 'completed') AND starts_at >= $7
+                               ORDER BY starts_at LIMIT 1) < $9, false)
+                       OR COALESCE((SELECT blocks_until FROM appointments WHERE tenant_id = $1 AND provider_id = $4
+                               AND status IN ('booked', 'completed') AND starts_at < $7
+                               ORDER BY starts_at DESC LIMIT 1) > $7, false) AS busy
+             ), booked AS (
+                INSERT INTO appointments (tenant_id, id, client_id, provider_id, service_id, location_id,
+                    starts_at, ends_at, blocks_until, status, cancel_reason, cancelled_by, price_minor, currency,
+                    created_at, updated_at)
+                SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16 FROM conflict
+                WHERE NOT time_off AND NOT busy
+                RETURNING 1
+             ), message AS (
+                INSERT INTO outbox (tenant_id, id, client_id, appointment_id, kind, channel, dedupe_key,
+                    payload_ct, status, attempts, next_attempt_at, sent_at, created_at)
+                SELECT $1, $17, $3, $2, $18, $19, $20, $21, $22, $23, $24, $25, $26 FROM booked
+                ON CONFLICT (tenant_id, dedupe_key) DO NOTHING
+             ), event AS (
+                INSERT INTO insight_outbox (tenant_id, id, body, created_at) SELECT $1, $27, $28, $15 FROM booked
+             )
+             SELECT time_off, busy FROM conflict";
+        if !self.is_postgres() {
+            let (time_off, busy) = self.slot_conflicts(a.provider_id, a.starts_at, a.blocks_until, None).await?;
+            if !time_off && !busy {
+                self.insert_appointment(a).await?;
+                self.enqueue_message(confirmation).await?;
+                self.enqueue_insight_event(event.0, event.1, a.created_at).await?;
+            }
+            return Ok((time_off, busy));
+        }
+        let t = self.tenant_str.clone();
+        let m = confirmation;
+        let (time_off, busy): (bool, bool) = on_conn!(self, c => sqlx::query_as(PG)
+            .bind(&t).bind(a.id.to_string()).bind(a.client_id.to_string()).bind(a.provider_id.to_string())
+            .bind(a.service_id.to_string()).bind(a.location_id.to_string()).bind(a.starts_at).bind(a.ends_at)
+            .bind(a.blocks_until).bind(&a.status).bind(&a.cancel_reason).bind(&a.cancelled_by).bind(a.price_minor)
+            .bind(&a.currency).bind(a.created_at).bind(a.updated_at)
+            .bind(m.id.to_string()).bind(&m.kind).bind(&m.channel).bind(&m.dedupe_key).bind(&m.payload_ct)
+            .bind(&m.status).bind(m.attempts).bind(m.next_attempt_at).bind(m.sent_at).bind(m.created_at)
+            .bind(event.0).bind(event.1)
+            .fetch_one(c).await)?;
+        Ok((time_off, busy))
+    }
+
     /// What stands in the way of `[starts_at, blocks_until)` for a provider, in one round trip:
     /// `(time off overlaps, a live appointment other than `except` overlaps)`.
     pub async fn slot_conflicts(
@@ -161,17 +221,25 @@ impl TenantTx {
         blocks_until: i64,
         except: Option<AppointmentId>,
     ) -> Result<(bool, bool)> {
+        // A provider's live appointments never overlap one another, so only two can overlap the
+        // new time: the first starting at or after its start (if it starts before the new end),
+        // and the last starting before it (if it blocks past the new start; every earlier one
+        // ends before that one starts). Each is one step along `(tenant_id, provider_id,
+        // starts_at)`, however full the calendar; written as ordered `LIMIT 1` lookups, which only
+        // that index can answer without sorting, so the planner picks it even without statistics.
         const SQL: &str = "SELECT
                 EXISTS (SELECT 1 FROM time_off WHERE tenant_id = $1 AND provider_id = $2
                         AND starts_at < $4 AND ends_at > $3),
-                EXISTS (SELECT 1 FROM appointments WHERE tenant_id = $1 AND provider_id = $2
-                        AND status IN ('booked', 'completed') AND starts_at < $4 AND starts_at > $5
-                        AND blocks_until > $3 AND id <> $6)";
+                COALESCE((SELECT starts_at FROM appointments WHERE tenant_id = $1 AND provider_id = $2
+                        AND status IN ('booked', 'completed') AND starts_at >= $3 AND id <> $5
+                        ORDER BY starts_at LIMIT 1) < $4, false)
+                OR COALESCE((SELECT blocks_until FROM appointments WHERE tenant_id = $1 AND provider_id = $2
+                        AND status IN ('booked', 'completed') AND starts_at < $3 AND id <> $5
+                        ORDER BY starts_at DESC LIMIT 1) > $3, false)";
         let t = self.tenant_str.clone();
         let except = except.map(|e| e.to_string()).unwrap_or_default();
         let (time_off, busy): (bool, bool) = on_conn!(self, c => sqlx::query_as(SQL).bind(&t)
-            .bind(provider.to_string()).bind(starts_at).bind(blocks_until).bind(starts_at - MAX_BLOCK_SECS)
-            .bind(&except).fetch_one(c).await)?;
+            .bind(provider.to_string()).bind(starts_at).bind(blocks_until).bind(&except).fetch_one(c).await)?;
         Ok((time_off, busy))
     }
 

@@ -4,7 +4,7 @@
 use super::parse_id;
 use crate::tx::on_conn;
 use crate::{Result, StorageError, TenantTx};
-use lacuna_domain::{LocationId, ProviderId, ServiceId};
+use lacuna_domain::{ClientId, LocationId, ProviderId, ServiceId};
 
 /// Tenant-wide practice settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -106,26 +106,11 @@ pub struct SlotContext {
     /// The practice's time zone.
     pub timezone: String,
     pub location_name: String,
+    /// The provider's weekly hours, every location.
+    pub hours: Vec<HoursRow>,
+    /// The client asked for, if it exists in this tenant.
+    pub client: Option<super::clients::ClientRow>,
 }
-
-type SlotTuple = (
-    bool,
-    String,
-    String,
-    String,
-    i64,
-    i64,
-    i64,
-    String,
-    Option<i64>,
-    Option<i64>,
-    bool,
-    i64,
-    i64,
-    String,
-    String,
-    bool,
-);
 
 type ProviderTuple = (String, String, Option<String>, bool, i64, i64);
 const PROVIDER_COLUMNS: &str = "id, name, user_id, active, created_at, updated_at";
@@ -309,42 +294,91 @@ impl TenantTx {
         rows.into_iter().map(|(id,)| parse_id(&id, "providers.id")).collect()
     }
 
-    /// The provider, service, location and practice settings a booking needs, in one round trip;
-    /// on PostgreSQL the provider's row is locked until the transaction ends (bookings of one
-    /// provider queue up; SQLite write transactions already are serialised). `None` if the
-    /// provider, the service or the location does not exist in this tenant.
+    /// The provider, service, location, practice time zone, the provider's weekly hours and
+    /// (when given) the client: everything a booking checks, in one round trip. On PostgreSQL the
+    /// provider's row is locked until the transaction ends (bookings of one provider queue up;
+    /// SQLite write transactions already are serialised). `None` if the provider, the service or
+    /// the location does not exist in this tenant; a missing client is `client: None`.
     pub async fn lock_slot_context(
         &mut self,
         provider: ProviderId,
         service: ServiceId,
         location: LocationId,
+        client: Option<ClientId>,
     ) -> Result<Option<SlotContext>> {
-        const SQL: &str = "SELECT p.active, s.id, s.name, s.category, s.duration_min, s.buffer_min, s.price_minor,
+        const SELECT: &str = "SELECT p.active, s.id, s.name, s.category, s.duration_min, s.buffer_min, s.price_minor,
                 s.currency, s.cycle_days, s.follow_up_days, s.active, s.created_at, s.updated_at, t.timezone, l.name,
                 EXISTS (SELECT 1 FROM provider_services ps
-                        WHERE ps.tenant_id = p.tenant_id AND ps.provider_id = p.id AND ps.service_id = s.id)
+                        WHERE ps.tenant_id = p.tenant_id AND ps.provider_id = p.id AND ps.service_id = s.id),";
+        const FROM: &str = "
+                c.id, c.name_ct, c.email_ct, c.phone_ct, c.birthday_ct, c.notes_ct, c.email_bidx, c.phone_bidx,
+                c.marketing_consent, c.created_at, c.updated_at
              FROM providers p
              JOIN services s ON s.tenant_id = p.tenant_id AND s.id = $3
              JOIN locations l ON l.tenant_id = p.tenant_id AND l.id = $4
              JOIN tenants t ON t.id = p.tenant_id
+             LEFT JOIN clients c ON c.tenant_id = p.tenant_id AND c.id = $5
              WHERE p.tenant_id = $1 AND p.id = $2";
-        const SQL_PG: &str = const_str_concat!(SQL, " FOR UPDATE OF p");
-        let sql = if self.is_postgres() { SQL_PG } else { SQL };
+        // The hours as one JSON array of `[location, weekday, start, end]` (NULL or `[]` if none).
+        const HOURS_PG: &str = "
+                (SELECT json_agg(json_build_array(h.location_id, h.weekday, h.start_min, h.end_min))::text
+                 FROM provider_hours h WHERE h.tenant_id = p.tenant_id AND h.provider_id = p.id),";
+        const HOURS_SQLITE: &str = "
+                (SELECT json_group_array(json_array(h.location_id, h.weekday, h.start_min, h.end_min))
+                 FROM provider_hours h WHERE h.tenant_id = p.tenant_id AND h.provider_id = p.id),";
+        const SQL_PG: &str =
+            const_str_concat!(const_str_concat!(const_str_concat!(SELECT, HOURS_PG), FROM), " FOR UPDATE OF p");
+        const SQL_SQLITE: &str = const_str_concat!(const_str_concat!(SELECT, HOURS_SQLITE), FROM);
+        let sql = if self.is_postgres() { SQL_PG } else { SQL_SQLITE };
         let t = self.tenant_str.clone();
-        let row: Option<SlotTuple> = on_conn!(self, c => sqlx::query_as(sql).bind(&t).bind(provider.to_string())
-            .bind(service.to_string()).bind(location.to_string()).fetch_optional(c).await)?;
-        row.map(
-            |(p_active, id, name, category, dur, buf, price, cur, cycle, follow, s_active, c, u, tz, loc, performs)| {
-                Ok(SlotContext {
-                    provider_active: p_active,
-                    service: service_from((id, name, category, dur, buf, price, cur, cycle, follow, s_active, c, u))?,
-                    performs,
-                    timezone: tz,
-                    location_name: loc,
-                })
-            },
-        )
-        .transpose()
+        let client = client.map(|c| c.to_string());
+        type Head = (bool, ServiceTuple, String, String, bool, Option<String>);
+        let got: Option<(Head, Option<super::clients::ClientTuple>)> = on_conn!(self, c => {
+            use sqlx::Row;
+            match sqlx::query(sql).bind(&t).bind(provider.to_string()).bind(service.to_string())
+                .bind(location.to_string()).bind(&client).fetch_optional(c).await?
+            {
+                None => Ok::<_, sqlx::Error>(None),
+                Some(r) => {
+                    let service: ServiceTuple = (
+                        r.try_get(1)?, r.try_get(2)?, r.try_get(3)?, r.try_get(4)?, r.try_get(5)?, r.try_get(6)?,
+                        r.try_get(7)?, r.try_get(8)?, r.try_get(9)?, r.try_get(10)?, r.try_get(11)?, r.try_get(12)?,
+                    );
+                    let head = (r.try_get(0)?, service, r.try_get(13)?, r.try_get(14)?, r.try_get(15)?, r.try_get(16)?);
+                    let client = match r.try_get::<Option<String>, _>(17)? {
+                        None => None,
+                        Some(id) => Some((
+                            id, r.try_get(18)?, r.try_get(19)?, r.try_get(20)?, r.try_get(21)?, r.try_get(22)?,
+                            r.try_get(23)?, r.try_get(24)?, r.try_get(25)?, r.try_get(26)?, r.try_get(27)?,
+                        )),
+                    };
+                    Ok(Some((head, client)))
+                }
+            }
+        })?;
+        let Some(((provider_active, service, timezone, location_name, performs, hours), client)) = got else {
+            return Ok(None);
+        };
+        let hours: Vec<(String, i64, i64, i64)> = match hours.as_deref() {
+            None => Vec::new(),
+            Some(json) => serde_json::from_str(json).map_err(|_| StorageError::Corrupt("provider_hours".into()))?,
+        };
+        let mut hours = hours
+            .into_iter()
+            .map(|(l, weekday, start_min, end_min)| {
+                Ok(HoursRow { location_id: parse_id(&l, "provider_hours.location_id")?, weekday, start_min, end_min })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        hours.sort_by_key(|h| (h.weekday, h.start_min));
+        Ok(Some(SlotContext {
+            provider_active,
+            service: service_from(service)?,
+            performs,
+            timezone,
+            location_name,
+            hours,
+            client: client.map(super::clients::ClientRow::from_tuple).transpose()?,
+        }))
     }
 
     pub async fn providers(&mut self) -> Result<Vec<ProviderRow>> {

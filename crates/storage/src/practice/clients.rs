@@ -22,7 +22,7 @@ pub struct ClientRow {
     pub updated_at: i64,
 }
 
-type ClientTuple = (
+pub(super) type ClientTuple = (
     String,
     Vec<u8>,
     Option<Vec<u8>>,
@@ -40,7 +40,7 @@ const COLUMNS: &str = "id, name_ct, email_ct, phone_ct, birthday_ct, notes_ct, e
      marketing_consent, created_at, updated_at";
 
 impl ClientRow {
-    fn from_tuple(t: ClientTuple) -> Result<Self> {
+    pub(super) fn from_tuple(t: ClientTuple) -> Result<Self> {
         let (id, name_ct, email_ct, phone_ct, birthday_ct, notes_ct, email_bidx, phone_bidx, consent, created, updated) =
             t;
         Ok(Self {
