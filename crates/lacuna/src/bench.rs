@@ -728,7 +728,13 @@ pub async fn booking(opts: &BookingBenchOptions) -> anyhow::Result<Vec<BookingBe
                 json!({"name": "Facial", "category": "facial", "duration_min": 30, "price_minor": 9000}),
             )
             .await?;
-        let client_id = s.create(Method::POST, "/api/v1/clients", json!({"name": "Bench Client"})).await?;
+        // Bookings spread over many clients, as a practice's are (one client for every booking
+        // would make them all lock that one client's row for their foreign keys).
+        let mut clients = Vec::with_capacity(BENCH_CLIENTS);
+        for i in 0..BENCH_CLIENTS {
+            clients
+                .push(s.create(Method::POST, "/api/v1/clients", json!({"name": format!("Bench Client {i}")})).await?);
+        }
         let hours: Vec<serde_json::Value> =
             (0..7).map(|d| json!({"location_id": location, "weekday": d, "start": "00:00", "end": "24:00"})).collect();
         let mut providers = Vec::new();
@@ -750,6 +756,7 @@ pub async fn booking(opts: &BookingBenchOptions) -> anyhow::Result<Vec<BookingBe
             let p = &providers[i % providers.len()];
             let start = day0 + day_offset * 86_400 + (i / providers.len()) as i64 * 1800;
             let ts = time_rfc3339(start);
+            let client_id = &clients[i % clients.len()];
             json!({"client_id": client_id, "service_id": service, "provider_id": p, "location_id": location, "starts_at": ts})
         };
 
@@ -817,6 +824,9 @@ async fn analyze_if_no_autovacuum(scratch: &Scratch) -> anyhow::Result<bool> {
 fn time_rfc3339(unix: i64) -> String {
     jiff::Timestamp::from_second(unix).map(|t| t.to_string()).unwrap_or_default()
 }
+
+/// Clients the booking benchmark books for, round-robin.
+const BENCH_CLIENTS: usize = 200;
 
 /// Sends `n` bookings at `rate` per second on a fixed schedule, each in its own task. Returns
 /// the latencies (µs, from the scheduled send time) of 201s, the number of 409/422 refusals and

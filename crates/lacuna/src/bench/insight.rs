@@ -433,6 +433,7 @@ fn event_from_csv(line: &str) -> Option<InsightEvent> {
 fn ours_from_csv(path: &std::path::Path, now: &Timestamp) -> anyhow::Result<(f64, BTreeMap<&'static str, usize>)> {
     let started = Instant::now();
     let text = std::fs::read_to_string(path)?;
+    let read = secs(started);
     let rows: Vec<&str> = text.lines().skip(1).collect();
     let half = rows.len().div_ceil(2).max(1);
     let parsed: Vec<Option<Vec<InsightEvent>>> = std::thread::scope(|scope| {
@@ -444,9 +445,18 @@ fn ours_from_csv(path: &std::path::Path, now: &Timestamp) -> anyhow::Result<(f64
     });
     let parts =
         parsed.into_iter().collect::<Option<Vec<_>>>().context("a CSV row did not read back as a valid event")?;
+    let validated = secs(started);
     let engine = GapEngine::from_events(parts.iter().flatten());
+    let loaded = secs(started);
     let gaps = engine.gaps(now);
-    Ok((secs(started), counts(&gaps)))
+    let total = secs(started);
+    println!(
+        "ours from the CSV, by phase: read {read:.3}s, split + validate {:.3}s, load {:.3}s, gaps {:.3}s",
+        validated - read,
+        loaded - validated,
+        total - loaded
+    );
+    Ok((total, counts(&gaps)))
 }
 
 /// Exports the events to one CSV file, runs DuckDB on it, then our full run on the same file.
