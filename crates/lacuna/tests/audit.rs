@@ -230,7 +230,14 @@ async fn two_processes_and_abandoned_transactions_keep_one_chain(b: Backend) {
             ..Default::default()
         }
     }
-    // Abandoned: queued, then dropped without commit. Nothing is written and no head is cached.
+    // Sequential writes through the server advance the head from its cache (no locking read).
+    let hits = app.app.store.audit_head_cache_hits();
+    for i in 0..3 {
+        let body = json!({"email": format!("seq{i}@example.com"), "name": "S", "role": "provider"});
+        assert_eq!(app.post("/api/v1/members", &owner, body).await.status, StatusCode::CREATED);
+    }
+    assert!(app.app.store.audit_head_cache_hits() >= hits + 2, "the cached head was not used");
+    // Abandoned: queued, then dropped without commit. Nothing is written.
     {
         let mut tx = app.app.store.tenant(tenant).write().await.unwrap();
         tx.append_audit(&key, &event(0)).await.unwrap();
@@ -267,8 +274,8 @@ async fn two_processes_and_abandoned_transactions_keep_one_chain(b: Backend) {
     tx.commit().await.unwrap();
 
     let report = app.app.state.accounts.verify_audit_chain(tenant).await.unwrap();
-    // Sign-up, 13 invitations, 13 appends by the other process; the abandoned one is not there.
-    assert_eq!((report.events, report.broken.is_none()), (27, true), "{report:?}");
+    // Sign-up, 16 invitations, 13 appends by the other process; the abandoned one is not there.
+    assert_eq!((report.events, report.broken.is_none()), (30, true), "{report:?}");
     assert_eq!(app.owner_count("SELECT 1 FROM audit_events WHERE action = 'test.other_0'").await, 0);
     assert_eq!(app.owner_count("SELECT 1 FROM audit_events WHERE action LIKE 'test.other_%'").await, 13);
     other.store.close().await;

@@ -213,8 +213,9 @@ async fn buffer_blocks_the_next_slot(b: Backend) {
     assert_eq!(r.status, StatusCode::CONFLICT, "{:?}", r.body);
     let r = app.post("/api/v1/appointments", &owner, booking(&s, &format!("{MONDAY}T11:15:00Z"))).await;
     assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
-    // The overlap check looks at the live appointment starting last before the new time and at
-    // those starting inside it: a cancelled one is in nobody's way, the live one before it is.
+    // The overlap check looks at the first live appointment at or after the new start and the
+    // last one before it: 12:30 must skip the cancelled 13:00 one inside its time, and 13:30 is
+    // refused because of the live 12:30 one.
     let r = app.post("/api/v1/appointments", &owner, booking(&s, &format!("{MONDAY}T13:00:00Z"))).await;
     assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
     let cancelled = r.body["id"].as_str().unwrap().to_string();

@@ -242,7 +242,11 @@ pub(crate) type Head = (i64, Vec<u8>);
 /// (another process, a restore or a bulk import may have moved it), and otherwise it is read,
 /// locked, from the database as before.
 #[derive(Default)]
-pub(crate) struct HeadCache(std::sync::Mutex<std::collections::HashMap<crate::TenantId, HeadSlot>>);
+pub(crate) struct HeadCache {
+    slots: std::sync::Mutex<std::collections::HashMap<crate::TenantId, HeadSlot>>,
+    /// Appends that advanced the head from the cache (no locking read of the head).
+    pub(crate) hits: std::sync::atomic::AtomicU64,
+}
 
 type HeadSlot = std::sync::Arc<tokio::sync::Mutex<Option<Head>>>;
 
@@ -256,7 +260,7 @@ impl HeadCache {
     /// abandoned or failed transaction leaves `None`, never a head the database does not have.
     pub(crate) async fn turn(&self, tenant: crate::TenantId) -> Result<tokio::sync::OwnedMutexGuard<Option<Head>>> {
         let slot = {
-            let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
+            let mut map = self.slots.lock().unwrap_or_else(|e| e.into_inner());
             map.entry(tenant).or_default().clone()
         };
         tokio::time::timeout(HEAD_WAIT, slot.lock_owned())
@@ -299,7 +303,12 @@ impl TenantTx {
             Some((seq, prev)) => {
                 let next = seq + 1;
                 let hash = first_key.mac(&canonical(&t, next, first, &prev)).to_vec();
-                if self.advance_head_from(&t, first, (seq, &prev), &hash).await? { Some((next, hash)) } else { None }
+                if self.advance_head_from(&t, first, (seq, &prev), &hash).await? {
+                    self.heads.hits.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    Some((next, hash))
+                } else {
+                    None
+                }
             }
             None => None,
         };

@@ -150,7 +150,9 @@ impl Store {
                 // turn, only as a safety net far above the background one's threshold.
                 let opts = sqlite_options(path, SqliteSynchronous::Normal)
                     .foreign_keys(true)
-                    .pragma("wal_autocheckpoint", SAFETY_NET_CHECKPOINT_PAGES.to_string());
+                    .pragma("wal_autocheckpoint", SAFETY_NET_CHECKPOINT_PAGES.to_string())
+                    // After a checkpoint that ran at the safety net, the WAL file shrinks back.
+                    .pragma("journal_size_limit", (64 * 1024 * 1024).to_string());
                 let pool = SqlitePoolOptions::new()
                     .max_connections(8)
                     .acquire_timeout(Duration::from_secs(15))
@@ -167,6 +169,12 @@ impl Store {
             checkpoint_in_background(Arc::downgrade(&pools));
         }
         Ok(Store { pools, sqlite_writer: Arc::default(), audit_heads: Arc::default() })
+    }
+
+    /// How many audit appends advanced a chain head from the in-process cache, without a
+    /// locking read of the head (see `HeadCache`).
+    pub fn audit_head_cache_hits(&self) -> u64 {
+        self.audit_heads.hits.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     pub fn backend(&self) -> Backend {

@@ -69,7 +69,12 @@ impl<'a> TenantScope<'a> {
                 if !tenant_str.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-') {
                     return Err(crate::StorageError::Corrupt("tenant id is not a UUID".into()));
                 }
-                let begin = format!("BEGIN; SELECT set_config('app.tenant_id', '{tenant_str}', true)");
+                // READ COMMITTED explicitly, whatever the server's default: a booking's overlap
+                // check relies on each statement seeing what committed before it (after the
+                // provider's row lock), not a snapshot from the transaction's start.
+                let begin = format!(
+                    "BEGIN ISOLATION LEVEL READ COMMITTED; SELECT set_config('app.tenant_id', '{tenant_str}', true)"
+                );
                 Tx::Pg(pool.begin_with(sqlx::AssertSqlSafe(begin)).await?)
             }
         };
@@ -92,7 +97,7 @@ pub struct TenantTx {
     pub(crate) tenant_str: String,
     /// Audit events appended in this transaction, chained and written by `commit`.
     pub(crate) pending_audit: Vec<(lacuna_crypto::AuditKey, crate::audit::NewAuditEvent)>,
-    heads: std::sync::Arc<crate::audit::HeadCache>,
+    pub(crate) heads: std::sync::Arc<crate::audit::HeadCache>,
     /// SQLite writes: the write turn, released after the transaction (fields drop in order).
     _turn: Option<tokio::sync::OwnedMutexGuard<()>>,
 }
