@@ -159,7 +159,6 @@ pub fn print_http(results: &[HttpBenchResult]) {
     }
 }
 
-/// Signs up a fresh practice in the benchmark's scratch store.
 /// Signs a bench practice up over HTTP: its session cookie (`name=value`) and the response body.
 async fn http_signup(client: &reqwest::Client, base: &str) -> anyhow::Result<(String, serde_json::Value)> {
     let signup = client
@@ -184,6 +183,7 @@ async fn http_signup(client: &reqwest::Client, base: &str) -> anyhow::Result<(St
     Ok((cookie, signup.json().await?))
 }
 
+/// Signs up a fresh practice in the benchmark's scratch store.
 async fn bench_practice(services: &crate::Services) -> anyhow::Result<lacuna_accounts::IssuedSession> {
     Ok(services
         .accounts

@@ -250,10 +250,6 @@ pub(crate) struct HeadCache {
 
 type HeadSlot = std::sync::Arc<tokio::sync::Mutex<Option<Head>>>;
 
-/// How long a commit waits for its turn at the tenant's chain head before failing like a pool
-/// timeout.
-const HEAD_WAIT: std::time::Duration = std::time::Duration::from_secs(15);
-
 impl HeadCache {
     /// The tenant's turn at the head, with the cached head (`None`: read it from the database).
     /// The holder takes the head out and puts the new one back only after its commit, so an
@@ -263,10 +259,27 @@ impl HeadCache {
             let mut map = self.slots.lock().unwrap_or_else(|e| e.into_inner());
             map.entry(tenant).or_default().clone()
         };
-        tokio::time::timeout(HEAD_WAIT, slot.lock_owned())
-            .await
-            .map_err(|_| crate::StorageError::Database(sqlx::Error::PoolTimedOut))
+        crate::store::take_turn(slot).await
     }
+}
+
+/// Binds an entry's columns in `INSERT_EVENT`'s order: tenant, seq, the event's fields, the
+/// previous hash and its own.
+macro_rules! bind_entry {
+    ($q:expr, $t:expr, $seq:expr, $e:expr, $prev:expr, $hash:expr) => {
+        $q.bind($t)
+            .bind($seq)
+            .bind($e.occurred_at)
+            .bind(&$e.actor)
+            .bind(&$e.actor_role)
+            .bind(&$e.action)
+            .bind(&$e.target)
+            .bind(&$e.scope)
+            .bind(&$e.client_addr)
+            .bind(&$e.request_id)
+            .bind($prev)
+            .bind($hash)
+    };
 }
 
 const INSERT_EVENT: &str = "INSERT INTO audit_events (tenant_id, seq, occurred_at, actor, actor_role, action, target,
@@ -321,9 +334,7 @@ impl TenantTx {
         for (key, e) in todo {
             seq += 1;
             let hash = key.mac(&canonical(&t, seq, e, &prev)).to_vec();
-            on_conn!(self, c => sqlx::query(INSERT_EVENT)
-                .bind(&t).bind(seq).bind(e.occurred_at).bind(&e.actor).bind(&e.actor_role).bind(&e.action)
-                .bind(&e.target).bind(&e.scope).bind(&e.client_addr).bind(&e.request_id).bind(&prev).bind(&hash)
+            on_conn!(self, c => bind_entry!(sqlx::query(INSERT_EVENT), &t, seq, e, &prev, &hash)
                 .execute(c).await.map(|r| r.rows_affected()))?;
             prev = hash;
         }
@@ -363,9 +374,7 @@ impl TenantTx {
              SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12 FROM advanced";
         let next = seq + 1;
         if self.is_postgres() {
-            let n = on_conn!(self, c => sqlx::query(ADVANCE_AND_INSERT_PG)
-                .bind(t).bind(next).bind(e.occurred_at).bind(&e.actor).bind(&e.actor_role).bind(&e.action)
-                .bind(&e.target).bind(&e.scope).bind(&e.client_addr).bind(&e.request_id).bind(prev).bind(hash)
+            let n = on_conn!(self, c => bind_entry!(sqlx::query(ADVANCE_AND_INSERT_PG), t, next, e, prev, hash)
                 .bind(seq).execute(c).await.map(|r| r.rows_affected()))?;
             return Ok(n == 1);
         }
@@ -376,9 +385,7 @@ impl TenantTx {
         if n != 1 {
             return Ok(false);
         }
-        on_conn!(self, c => sqlx::query(INSERT_EVENT)
-            .bind(t).bind(next).bind(e.occurred_at).bind(&e.actor).bind(&e.actor_role).bind(&e.action)
-            .bind(&e.target).bind(&e.scope).bind(&e.client_addr).bind(&e.request_id).bind(prev).bind(hash)
+        on_conn!(self, c => bind_entry!(sqlx::query(INSERT_EVENT), t, next, e, prev, hash)
             .execute(c).await.map(|r| r.rows_affected()))?;
         Ok(true)
     }

@@ -184,15 +184,12 @@ impl Store {
         }
     }
 
-    /// The only way to tenant data: a handle bound to one tenant.
-    /// Waits for SQLite's write turn (see `sqlite_writer`); held until the transaction ends. A
-    /// turn not granted within the pool's acquire timeout fails like a pool timeout.
+    /// Waits for SQLite's write turn (see `sqlite_writer`); held until the transaction ends.
     pub(crate) async fn sqlite_write_turn(&self) -> Result<tokio::sync::OwnedMutexGuard<()>> {
-        tokio::time::timeout(Duration::from_secs(15), self.sqlite_writer.clone().lock_owned())
-            .await
-            .map_err(|_| crate::StorageError::Database(sqlx::Error::PoolTimedOut))
+        take_turn(self.sqlite_writer.clone()).await
     }
 
+    /// The only way to tenant data: a handle bound to one tenant.
     pub fn tenant(&self, tenant: TenantId) -> TenantScope<'_> {
         TenantScope::new(self, tenant)
     }
@@ -263,6 +260,17 @@ impl Store {
             Pools::Postgres(p) => p.close().await,
         }
     }
+}
+
+/// The longest a transaction waits for an in-process turn (SQLite's writer gate, a chain
+/// head) before failing like a pool timeout: the same bound as the pools' acquire timeout.
+const TURN_WAIT: Duration = Duration::from_secs(15);
+
+/// Takes an in-process turn, waiting at most [`TURN_WAIT`].
+pub(crate) async fn take_turn<T>(turn: Arc<tokio::sync::Mutex<T>>) -> Result<tokio::sync::OwnedMutexGuard<T>> {
+    tokio::time::timeout(TURN_WAIT, turn.lock_owned())
+        .await
+        .map_err(|_| crate::StorageError::Database(sqlx::Error::PoolTimedOut))
 }
 
 /// SQLite's own checkpoint threshold (pages of WAL, 4 KiB each) on the data database: a safety

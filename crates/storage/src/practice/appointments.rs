@@ -110,6 +110,75 @@ pub struct AppointmentFilter {
     pub limit: i64,
 }
 
+/// Binds an appointment's columns in the order of `insert_appointment`'s `VALUES ($1 … $16)`:
+/// tenant, id, client, provider, service, location, times, status, cancellation, price, stamps.
+macro_rules! bind_appointment {
+    ($q:expr, $t:expr, $a:expr) => {
+        $q.bind($t)
+            .bind($a.id.to_string())
+            .bind($a.client_id.to_string())
+            .bind($a.provider_id.to_string())
+            .bind($a.service_id.to_string())
+            .bind($a.location_id.to_string())
+            .bind($a.starts_at)
+            .bind($a.ends_at)
+            .bind($a.blocks_until)
+            .bind(&$a.status)
+            .bind(&$a.cancel_reason)
+            .bind(&$a.cancelled_by)
+            .bind($a.price_minor)
+            .bind(&$a.currency)
+            .bind($a.created_at)
+            .bind($a.updated_at)
+    };
+}
+
+/// What stands in the way of a provider's `[start, until)`, as one row `(time_off, busy)`, with
+/// the calling statement's placeholders for tenant, provider, start, until and an appointment
+/// to leave out. A provider's live appointments never overlap one another, so only two can
+/// overlap the new time: the first starting at or after its start (if it starts before `until`),
+/// and the last starting before it (if it blocks past the start; every earlier one ends before
+/// that one starts). Each is one step along `(tenant_id, provider_id, starts_at)`, however full
+/// the calendar; written as ordered `LIMIT 1` lookups, which only that index can answer without
+/// sorting, so the planner picks it even without statistics.
+macro_rules! conflicts_sql {
+    ($tenant:literal, $provider:literal, $start:literal, $until:literal, $except:literal) => {
+        concat!(
+            "SELECT EXISTS (SELECT 1 FROM time_off WHERE tenant_id = ",
+            $tenant,
+            " AND provider_id = ",
+            $provider,
+            " AND starts_at < ",
+            $until,
+            " AND ends_at > ",
+            $start,
+            ") AS time_off,
+             COALESCE((SELECT starts_at FROM appointments WHERE tenant_id = ",
+            $tenant,
+            " AND provider_id = ",
+            $provider,
+            " AND status IN ('booked', 'completed') AND starts_at >= ",
+            $start,
+            " AND id <> ",
+            $except,
+            " ORDER BY starts_at LIMIT 1) < ",
+            $until,
+            ", false)
+             OR COALESCE((SELECT blocks_until FROM appointments WHERE tenant_id = ",
+            $tenant,
+            " AND provider_id = ",
+            $provider,
+            " AND status IN ('booked', 'completed') AND starts_at < ",
+            $start,
+            " AND id <> ",
+            $except,
+            " ORDER BY starts_at DESC LIMIT 1) > ",
+            $start,
+            ", false) AS busy"
+        )
+    };
+}
+
 impl TenantTx {
     pub async fn insert_appointment(&mut self, a: &AppointmentRow) -> Result<()> {
         const SQL: &str = "INSERT INTO appointments (tenant_id, id, client_id, provider_id, service_id, location_id,
@@ -117,11 +186,7 @@ impl TenantTx {
                 created_at, updated_at)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)";
         let t = self.tenant_str.clone();
-        on_conn!(self, c => sqlx::query(SQL).bind(&t).bind(a.id.to_string()).bind(a.client_id.to_string())
-            .bind(a.provider_id.to_string()).bind(a.service_id.to_string()).bind(a.location_id.to_string())
-            .bind(a.starts_at).bind(a.ends_at).bind(a.blocks_until).bind(&a.status).bind(&a.cancel_reason)
-            .bind(&a.cancelled_by).bind(a.price_minor).bind(&a.currency).bind(a.created_at).bind(a.updated_at)
-            .execute(c).await.map(|r| r.rows_affected()))?;
+        on_conn!(self, c => bind_appointment!(sqlx::query(SQL), &t, a).execute(c).await.map(|r| r.rows_affected()))?;
         Ok(())
     }
 
@@ -164,16 +229,10 @@ impl TenantTx {
         confirmation: &super::outbox::OutboxRow,
         event: (&str, &str),
     ) -> Result<(bool, bool)> {
-        const PG: &str = "WITH conflict AS (
-                SELECT EXISTS (SELECT 1 FROM time_off WHERE tenant_id = $1 AND provider_id = $4
-                               AND starts_at < $9 AND ends_at > $7) AS time_off,
-                       COALESCE((SELECT starts_at FROM appointments WHERE tenant_id = $1 AND provider_id = $4
-                               AND status IN ('booked', 'completed') AND starts_at >= $7
-                               ORDER BY starts_at LIMIT 1) < $9, false)
-                       OR COALESCE((SELECT blocks_until FROM appointments WHERE tenant_id = $1 AND provider_id = $4
-                               AND status IN ('booked', 'completed') AND starts_at < $7
-                               ORDER BY starts_at DESC LIMIT 1) > $7, false) AS busy
-             ), booked AS (
+        const PG: &str = concat!(
+            "WITH conflict AS (",
+            conflicts_sql!("$1", "$4", "$7", "$9", "''"),
+            "), booked AS (
                 INSERT INTO appointments (tenant_id, id, client_id, provider_id, service_id, location_id,
                     starts_at, ends_at, blocks_until, status, cancel_reason, cancelled_by, price_minor, currency,
                     created_at, updated_at)
@@ -188,7 +247,8 @@ impl TenantTx {
              ), event AS (
                 INSERT INTO insight_outbox (tenant_id, id, body, created_at) SELECT $1, $27, $28, $15 FROM booked
              )
-             SELECT time_off, busy FROM conflict";
+             SELECT time_off, busy FROM conflict"
+        );
         if !self.is_postgres() {
             let (time_off, busy) = self.slot_conflicts(a.provider_id, a.starts_at, a.blocks_until, None).await?;
             if !time_off && !busy {
@@ -200,11 +260,7 @@ impl TenantTx {
         }
         let t = self.tenant_str.clone();
         let m = confirmation;
-        let (time_off, busy): (bool, bool) = on_conn!(self, c => sqlx::query_as(PG)
-            .bind(&t).bind(a.id.to_string()).bind(a.client_id.to_string()).bind(a.provider_id.to_string())
-            .bind(a.service_id.to_string()).bind(a.location_id.to_string()).bind(a.starts_at).bind(a.ends_at)
-            .bind(a.blocks_until).bind(&a.status).bind(&a.cancel_reason).bind(&a.cancelled_by).bind(a.price_minor)
-            .bind(&a.currency).bind(a.created_at).bind(a.updated_at)
+        let (time_off, busy): (bool, bool) = on_conn!(self, c => bind_appointment!(sqlx::query_as(PG), &t, a)
             .bind(m.id.to_string()).bind(&m.kind).bind(&m.channel).bind(&m.dedupe_key).bind(&m.payload_ct)
             .bind(&m.status).bind(m.attempts).bind(m.next_attempt_at).bind(m.sent_at).bind(m.created_at)
             .bind(event.0).bind(event.1)
@@ -221,21 +277,7 @@ impl TenantTx {
         blocks_until: i64,
         except: Option<AppointmentId>,
     ) -> Result<(bool, bool)> {
-        // A provider's live appointments never overlap one another, so only two can overlap the
-        // new time: the first starting at or after its start (if it starts before the new end),
-        // and the last starting before it (if it blocks past the new start; every earlier one
-        // ends before that one starts). Each is one step along `(tenant_id, provider_id,
-        // starts_at)`, however full the calendar; written as ordered `LIMIT 1` lookups, which only
-        // that index can answer without sorting, so the planner picks it even without statistics.
-        const SQL: &str = "SELECT
-                EXISTS (SELECT 1 FROM time_off WHERE tenant_id = $1 AND provider_id = $2
-                        AND starts_at < $4 AND ends_at > $3),
-                COALESCE((SELECT starts_at FROM appointments WHERE tenant_id = $1 AND provider_id = $2
-                        AND status IN ('booked', 'completed') AND starts_at >= $3 AND id <> $5
-                        ORDER BY starts_at LIMIT 1) < $4, false)
-                OR COALESCE((SELECT blocks_until FROM appointments WHERE tenant_id = $1 AND provider_id = $2
-                        AND status IN ('booked', 'completed') AND starts_at < $3 AND id <> $5
-                        ORDER BY starts_at DESC LIMIT 1) > $3, false)";
+        const SQL: &str = conflicts_sql!("$1", "$2", "$3", "$4", "$5");
         let t = self.tenant_str.clone();
         let except = except.map(|e| e.to_string()).unwrap_or_default();
         let (time_off, busy): (bool, bool) = on_conn!(self, c => sqlx::query_as(SQL).bind(&t)
