@@ -26,6 +26,9 @@ use crate::event::{
 type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 type FastSet<K> = HashSet<K, foldhash::fast::RandomState>;
 
+/// Events per chunk of a bulk load ([`GapEngine::from_chunks`]).
+pub const LOAD_CHUNK: usize = 1 << 14;
+
 /// From this many open freed slots on, [`GapEngine::gaps`] ranks them on two threads.
 const PARALLEL_SLOTS: usize = 64;
 
@@ -429,41 +432,76 @@ impl GapEngine {
     /// one that keeps each client's state in cache while its visits are counted.
     pub fn from_events<'a>(events: impl IntoIterator<Item = &'a InsightEvent>) -> Self {
         let events: Vec<&InsightEvent> = events.into_iter().collect();
+        Self::from_chunks(events.chunks(LOAD_CHUNK), events.len(), |_| {})
+    }
+
+    /// [`GapEngine::from_events`] over events that arrive in chunks — for instance from a reader
+    /// that parses a file while the engine loads, so that no more than a few chunks of events
+    /// exist at a time. Each chunk goes to `recycle` once applied (a reader can refill it), and
+    /// `expected` (a guess of the number of events; 0 if unknown) sizes the tables up front.
+    ///
+    /// Two threads in a pipeline. One keeps the set of event ids and the client index: chunk by
+    /// chunk it says which events are new and which client (by index, numbered in order of first
+    /// appearance) each new one is about. The calling thread applies them. Both tables are
+    /// looked up once per event, and the set is the largest table of all (each insert a cache
+    /// and TLB miss), so they are worth a core of their own. `chunks` is consumed on that thread.
+    pub fn from_chunks<C, E>(
+        chunks: impl IntoIterator<Item = C, IntoIter: Send>,
+        expected: usize,
+        mut recycle: impl FnMut(C),
+    ) -> Self
+    where
+        C: AsRef<[E]> + Send,
+        E: std::borrow::Borrow<InsightEvent>,
+    {
+        /// Said of an event already seen.
+        const STALE: u32 = u32::MAX;
         let mut engine = Self::new();
         // Most appointments have two events (booked, then an outcome).
-        engine.appointment_index.reserve(events.len() / 2);
-        engine.appointments.reserve(events.len() / 2);
+        engine.appointment_index.reserve(expected / 2);
+        engine.appointments.reserve(expected / 2);
         engine.deferred = true;
-        let mut visits = Vec::with_capacity(events.len() / 2);
-        // Two threads in a pipeline: one keeps the set of event ids and says, chunk by chunk,
-        // which events are new; this one applies them. The set is the largest table of all and
-        // each insert is a cache (and TLB) miss, so it is worth a core of its own.
+        let mut visits = Vec::with_capacity(expected / 2);
         let mut seen = std::mem::take(&mut engine.seen);
-        seen.reserve(events.len());
-        const CHUNK: usize = 1 << 14;
-        let (send, receive) = std::sync::mpsc::sync_channel::<Vec<bool>>(8);
-        let events = &events;
-        let seen = std::thread::scope(|scope| {
+        seen.reserve(expected);
+        let mut client_index = std::mem::take(&mut engine.client_index);
+        let chunks = chunks.into_iter();
+        let (send, receive) = std::sync::mpsc::sync_channel::<(C, Vec<u32>)>(4);
+        let tables = std::thread::scope(|scope| {
             let dedup = scope.spawn(move || {
-                for chunk in events.chunks(CHUNK) {
-                    let fresh = chunk.iter().map(|e| seen.insert(e.event_id.clone())).collect();
-                    if send.send(fresh).is_err() {
+                for chunk in chunks {
+                    let clients = (chunk.as_ref().iter())
+                        .map(|e| {
+                            let e = e.borrow();
+                            if !seen.insert(e.event_id.clone()) {
+                                return STALE;
+                            }
+                            let next = u32::try_from(client_index.len()).unwrap_or(STALE);
+                            *client_index.entry(e.client.clone()).or_insert(next)
+                        })
+                        .collect();
+                    if send.send((chunk, clients)).is_err() {
                         break;
                     }
                 }
-                seen
+                (seen, client_index)
             });
-            for (chunk, fresh) in events.chunks(CHUNK).zip(receive.iter()) {
-                for (event, _) in chunk.iter().zip(fresh).filter(|(_, fresh)| *fresh) {
-                    let client = engine.intern_client(&event.client);
+            for (chunk, clients) in receive.iter() {
+                for (event, client) in chunk.as_ref().iter().zip(clients).filter(|(_, c)| *c != STALE) {
+                    let event = event.borrow();
+                    // Numbered in the order this loop meets them: a new client is the next one.
+                    if client as usize == engine.clients.len() {
+                        engine.clients.push(ClientState::new(event.client.clone()));
+                    }
                     engine.apply_fresh(client, event, Some(&mut visits));
                 }
+                recycle(chunk);
             }
             dedup.join()
         });
-        engine.seen = match seen {
-            Ok(seen) => seen,
-            // The dedup thread only inserts into a set; should it ever panic, so do we.
+        (engine.seen, engine.client_index) = match tables {
+            Ok(tables) => tables,
+            // The dedup thread only inserts into two tables; should it ever panic, so do we.
             Err(panic) => std::panic::resume_unwind(panic),
         };
         // Counting sort of the visits by client: stable, O(visits).
@@ -738,12 +776,12 @@ impl GapEngine {
     // --- Applying events -------------------------------------------------------------------------
 
     fn intern_client(&mut self, id: &ClientPseudonym) -> u32 {
-        if let Some(index) = self.client_index.get(id) {
-            return *index;
+        // One probe, whether the client is known or new.
+        let next = u32::try_from(self.clients.len()).unwrap_or(u32::MAX);
+        let index = *self.client_index.entry(id.clone()).or_insert(next);
+        if index == next {
+            self.clients.push(ClientState::new(id.clone()));
         }
-        let index = u32::try_from(self.clients.len()).unwrap_or(u32::MAX);
-        self.clients.push(ClientState::new(id.clone()));
-        self.client_index.insert(id.clone(), index);
         index
     }
 
@@ -759,19 +797,19 @@ impl GapEngine {
     }
 
     fn intern_appointment(&mut self, key: AppointmentKey, client: u32) -> u32 {
-        if let Some(index) = self.appointment_index.get(&key) {
-            return *index;
+        // One probe, whether the appointment is known or new (half of them are new in a load).
+        let next = u32::try_from(self.appointments.len()).unwrap_or(u32::MAX);
+        let index = *self.appointment_index.entry(key).or_insert(next);
+        if index == next {
+            self.appointments.push(Appointment {
+                client,
+                booking: None,
+                closure: None,
+                open: None,
+                holds: None,
+                slot: None,
+            });
         }
-        let index = u32::try_from(self.appointments.len()).unwrap_or(u32::MAX);
-        self.appointments.push(Appointment {
-            client,
-            booking: None,
-            closure: None,
-            open: None,
-            holds: None,
-            slot: None,
-        });
-        self.appointment_index.insert(key, index);
         index
     }
 

@@ -80,7 +80,7 @@ use serde::Serialize;
 
 use crate::event::{ClientPseudonym, MembershipPseudonym, PriceBand, ProviderPseudonym, ServiceCategory, Timestamp};
 
-pub use engine::{EngineStats, GapEngine};
+pub use engine::{EngineStats, GapEngine, LOAD_CHUNK};
 pub use text::{human_ago, human_duration, human_in};
 
 /// Seconds in a day.
