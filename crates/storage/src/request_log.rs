@@ -65,7 +65,11 @@ impl Store {
     pub async fn purge_request_log(&self, cutoff: i64) -> Result<u64> {
         const UNSCOPED: &str = "DELETE FROM request_log WHERE tenant_id IS NULL AND occurred_at < $1";
         let mut n = match &*self.pools {
-            Pools::Sqlite(p) => sqlx::query(UNSCOPED).bind(cutoff).execute(p).await?.rows_affected(),
+            Pools::Sqlite(p) => {
+                // In its write turn, like every SQLite write (the checkpointer counts turns).
+                let _turn = self.sqlite_write_turn().await?;
+                sqlx::query(UNSCOPED).bind(cutoff).execute(p).await?.rows_affected()
+            }
             Pools::Postgres(p) => sqlx::query(UNSCOPED).bind(cutoff).execute(p).await?.rows_affected(),
         };
         for t in self.tenant_ids().await? {

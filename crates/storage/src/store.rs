@@ -131,8 +131,8 @@ pub struct Store {
     /// anyway; without this gate the others would poll the lock through its busy handler, which
     /// sleeps 1, 2, 5, 10… ms between tries — tens of milliseconds of tail latency under load.
     pub(crate) sqlite_writer: Arc<tokio::sync::Mutex<()>>,
-    /// SQLite: write turns taken so far; the background checkpointer skips its turn when this
-    /// has not moved.
+    /// SQLite: write turns taken so far, counted once held; the background checkpointer skips
+    /// its tick when this has not moved (see `checkpoint_due`).
     pub(crate) sqlite_writes: Arc<std::sync::atomic::AtomicU64>,
     /// Each tenant's audit-chain head as this process last committed it (see `HeadCache`).
     pub(crate) audit_heads: Arc<crate::audit::HeadCache>,
@@ -190,8 +190,10 @@ impl Store {
 
     /// Waits for SQLite's write turn (see `sqlite_writer`); held until the transaction ends.
     pub(crate) async fn sqlite_write_turn(&self) -> Result<tokio::sync::OwnedMutexGuard<()>> {
+        let turn = take_turn(self.sqlite_writer.clone()).await?;
+        // Counted once held (see `checkpoint_due`).
         self.sqlite_writes.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        take_turn(self.sqlite_writer.clone()).await
+        Ok(turn)
     }
 
     /// The only way to tenant data: a handle bound to one tenant.
@@ -284,7 +286,7 @@ const SAFETY_NET_CHECKPOINT_PAGES: u32 = 16_384;
 /// The background checkpointer's interval. Short on purpose: what a checkpoint costs the writers
 /// running beside it grows with what it copies and syncs. Measured at 500 bookings/s on the
 /// 2-core VM (`lacuna bench booking --backend sqlite`, booking p99): every 1 s, 73–84 ms; every
-/// 250 ms, 21–47 ms; every 25 ms, 8.7–12.3 ms; with no checkpoint at all (a diagnostic build whose
+/// 250 ms, 21–47 ms; every 25 ms, 7.5–12.3 ms; with no checkpoint at all (a diagnostic build whose
 /// WAL only grew), 2.7–2.8 ms.
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(25);
 
@@ -306,7 +308,8 @@ fn checkpoint_in_background(
     runtime.spawn(async move {
         let mut tick = tokio::time::interval(CHECKPOINT_EVERY);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let mut checkpointed = 0;
+        // Nothing known to be checkpointed yet (migrations may have written): the first tick runs.
+        let mut checkpointed = u64::MAX;
         loop {
             tick.tick().await;
             let Some(pools) = pools.upgrade() else { break };
@@ -317,25 +320,36 @@ fn checkpoint_in_background(
             // The count is read before the turn is tried: a turn is counted before it is taken.
             let count = writes.load(std::sync::atomic::Ordering::Relaxed);
             let none_held = writer.try_lock().is_ok();
-            if !checkpoint_due(&mut checkpointed, count, none_held) {
+            if !checkpoint_due(checkpointed, count, none_held) {
                 continue;
             }
-            if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)").execute(pool).await {
-                tracing::debug!(error = %e, "background checkpoint skipped");
-            }
+            // (busy, WAL frames, frames checkpointed): complete when not busy and all copied.
+            let done = sqlx::query_as::<_, (i64, i64, i64)>("PRAGMA wal_checkpoint(PASSIVE)").fetch_one(pool).await;
+            let complete = match done {
+                Ok((busy, frames, copied)) => busy == 0 && frames == copied,
+                Err(e) => {
+                    tracing::debug!(error = %e, "background checkpoint skipped");
+                    false
+                }
+            };
+            checkpointed = checkpointed_after(count, none_held, complete);
         }
     });
 }
 
 /// Whether the background checkpointer has work: not when no write turn was taken since the last
-/// checkpoint that ran with none held (`last`, updated here). A turn held now, or taken after
-/// `count` was read, is always followed by a checkpoint that runs after it ended.
-fn checkpoint_due(last: &mut u64, count: u64, none_held: bool) -> bool {
-    if none_held && count == *last {
-        return false;
-    }
-    *last = if none_held { count } else { u64::MAX };
-    true
+/// checkpoint that copied the whole WAL with no turn held (`last`, see [`checkpointed_after`]).
+/// Turns are counted once held and the count is read before the turn is tried, so a turn that
+/// commits after the checkpoint either moved the count or was held when it was tried.
+fn checkpoint_due(last: u64, count: u64, none_held: bool) -> bool {
+    !(none_held && count == last)
+}
+
+/// What the checkpointer remembers after a checkpoint: the count it read, if no turn was held and
+/// the checkpoint copied everything; otherwise nothing (the next tick runs again). A failed or
+/// partial checkpoint (a reader still on an older snapshot) is retried, idle or not.
+fn checkpointed_after(count: u64, none_held: bool, complete: bool) -> u64 {
+    if none_held && complete { count } else { u64::MAX }
 }
 
 /// Options shared by the data database and the keystore: created if missing, WAL, a generous
@@ -444,24 +458,33 @@ async fn ensure_app_role(owner: &PgPool, role: &str) -> Result<()> {
 
 #[cfg(test)]
 mod tests {
-    use super::{checkpoint_due, valid_role_name};
+    use super::{checkpoint_due, checkpointed_after, valid_role_name};
 
     #[test]
     fn the_checkpointer_rests_only_when_nothing_was_written() {
-        let mut last = 0;
-        assert!(!checkpoint_due(&mut last, 0, true), "nothing written yet");
-        assert!(checkpoint_due(&mut last, 3, true), "three turns ended since");
-        assert!(!checkpoint_due(&mut last, 3, true), "and were copied by that checkpoint");
-        // A turn taken (counted) and still held when the checkpoint runs commits after it: the
-        // next tick must copy it even though the count has not moved since.
-        assert!(checkpoint_due(&mut last, 4, false));
-        assert!(checkpoint_due(&mut last, 4, true), "the held turn's pages");
-        assert!(!checkpoint_due(&mut last, 4, true));
-        // A long turn held over several ticks: each tick checkpoints what is committed so far.
-        assert!(checkpoint_due(&mut last, 5, false));
-        assert!(checkpoint_due(&mut last, 5, false));
-        assert!(checkpoint_due(&mut last, 5, true));
-        assert!(!checkpoint_due(&mut last, 5, true));
+        // One tick: due? then what it remembers after a checkpoint that was `complete`.
+        let tick = |last: &mut u64, count, none_held, complete| {
+            let due = checkpoint_due(*last, count, none_held);
+            if due {
+                *last = checkpointed_after(count, none_held, complete);
+            }
+            due
+        };
+        let mut last = u64::MAX;
+        assert!(tick(&mut last, 0, true, true), "the first tick runs (migrations may have written)");
+        assert!(!tick(&mut last, 0, true, true), "then rests: nothing written");
+        assert!(tick(&mut last, 3, true, true), "three turns ended since");
+        assert!(!tick(&mut last, 3, true, true), "and were copied by that checkpoint");
+        // A turn held when the checkpoint runs commits after it: the next tick must copy it even
+        // though the count has not moved since.
+        assert!(tick(&mut last, 4, false, true));
+        assert!(tick(&mut last, 4, true, true), "the held turn's pages");
+        assert!(!tick(&mut last, 4, true, true));
+        // A checkpoint that failed, or left frames a reader still needed, is retried while idle.
+        assert!(tick(&mut last, 5, true, false));
+        assert!(tick(&mut last, 5, true, false));
+        assert!(tick(&mut last, 5, true, true));
+        assert!(!tick(&mut last, 5, true, true));
     }
 
     #[test]

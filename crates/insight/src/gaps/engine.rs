@@ -468,6 +468,9 @@ impl GapEngine {
         let chunks = chunks.into_iter();
         let (send, receive) = std::sync::mpsc::sync_channel::<(C, Vec<u32>)>(4);
         let tables = std::thread::scope(|scope| {
+            // Dropped if this thread unwinds, so that the other one, blocked on a full channel,
+            // ends and the scope can end too.
+            let receive = receive;
             let dedup = scope.spawn(move || {
                 for chunk in chunks {
                     let clients = (chunk.as_ref().iter())

@@ -514,6 +514,7 @@ fn read_csv_events(
         let mut start = 0;
         for end in memchr::memchr_iter(b'\n', text.as_bytes()) {
             let row = text.get(start..end).unwrap_or_default();
+            let row = row.strip_suffix('\r').unwrap_or(row);
             start = end + 1;
             line_number += 1;
             if line_number == 1 {
@@ -841,7 +842,7 @@ mod tests {
     use super::*;
 
     /// The CSV export reads back as the same events, in the same order, across block boundaries
-    /// (several MiB of rows) and with or without a newline after the last row.
+    /// (several MiB of rows), with or without a newline after the last row, with CRLF line ends.
     #[test]
     fn csv_rows_read_back_as_the_events_written() {
         let guard = PhiGuard::new();
@@ -855,22 +856,24 @@ mod tests {
         let path = dir.join("events.csv");
         export_csv(&events, &path).expect("export");
         assert!(std::fs::metadata(&path).expect("written").len() > 3 << 20, "spans several blocks");
-        for trailing_newline in [true, false] {
-            if !trailing_newline {
-                let text = std::fs::read_to_string(&path).expect("read");
-                std::fs::write(&path, text.trim_end_matches('\n')).expect("rewrite");
-            }
+        let written = std::fs::read_to_string(&path).expect("read");
+        for (variant, text) in [
+            ("as written", written.clone()),
+            ("no newline after the last row", written.trim_end_matches('\n').to_string()),
+            ("CRLF line ends", written.replace('\n', "\r\n")),
+        ] {
+            std::fs::write(&path, text).expect("rewrite");
             let (send, receive) = std::sync::mpsc::sync_channel(64);
             let (_recycle, recycled) = std::sync::mpsc::channel();
             let file = std::fs::File::open(&path).expect("open");
             read_csv_events(file, &send, &recycled).expect("every row valid");
             drop(send);
             let back: Vec<InsightEvent> = receive.iter().flatten().collect();
-            assert_eq!(back.len(), events.len(), "trailing newline: {trailing_newline}");
-            assert!(back == events, "trailing newline: {trailing_newline}");
+            assert_eq!(back.len(), events.len(), "{variant}");
+            assert!(back == events, "{variant}");
         }
         // A row that does not validate names its line.
-        let mut text = std::fs::read_to_string(&path).expect("read");
+        let mut text = written;
         text.push_str("\nnot-an-id,appointment.booked");
         std::fs::write(&path, text).expect("rewrite");
         let (send, _receive) = std::sync::mpsc::sync_channel(64);
