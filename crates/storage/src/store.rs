@@ -286,7 +286,7 @@ const SAFETY_NET_CHECKPOINT_PAGES: u32 = 16_384;
 /// The background checkpointer's interval. Short on purpose: what a checkpoint costs the writers
 /// running beside it grows with what it copies and syncs. Measured at 500 bookings/s on the
 /// 2-core VM (`lacuna bench booking --backend sqlite`, booking p99): every 1 s, 73–84 ms; every
-/// 250 ms, 21–47 ms; every 25 ms, 7.5–12.3 ms; with no checkpoint at all (a diagnostic build whose
+/// 250 ms, 21–48 ms; every 25 ms, 7.5–12.3 ms; with no checkpoint at all (a diagnostic build whose
 /// WAL only grew), 2.7–2.8 ms.
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(25);
 
