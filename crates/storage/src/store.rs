@@ -296,8 +296,9 @@ const CHECKPOINT_EVERY: Duration = Duration::from_millis(25);
 /// (every thousand pages), while that write still holds the turn every other writer waits for: a
 /// stall of several milliseconds for all of them, a few times a second under load. A `PASSIVE`
 /// checkpoint does not block writers, and once it has copied everything the next write starts the
-/// WAL from the beginning again, so the file stays small. Its `fsync` of the database file is what
-/// the writers beside it still feel, so it runs often and small. Idle, it only reads a counter.
+/// WAL from the beginning again, so the file stays small. The writers beside it still feel it
+/// (most likely its `fsync` of the database file), more the more it copies, so it runs often and
+/// small. Idle, it only reads a counter.
 /// Ends when the store is dropped or closed.
 fn checkpoint_in_background(
     pools: std::sync::Weak<Pools>,
