@@ -36,8 +36,7 @@ impl ScratchDatabase {
     /// would keep them fresh, is off. Returns whether it ran.
     pub async fn analyze_if_no_autovacuum(&self) -> Result<bool> {
         let mut conn = PgConnection::connect(&self.url).await?;
-        let (autovacuum,): (String,) = sqlx::query_as("SHOW autovacuum").fetch_one(&mut conn).await?;
-        let run = autovacuum != "on";
+        let run = !crate::store::autovacuum_is_on(&mut conn).await?;
         if run {
             sqlx::query("ANALYZE").execute(&mut conn).await?;
         }

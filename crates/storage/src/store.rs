@@ -167,12 +167,25 @@ impl Store {
             }
             StoreConfig::Postgres(pg) => Pools::Postgres(open_postgres(pg).await?),
         };
-        let pools = Arc::new(pools);
-        let (sqlite_writer, sqlite_writes) = (Arc::default(), Arc::default());
-        if matches!(&*pools, Pools::Sqlite(_)) {
-            checkpoint_in_background(Arc::downgrade(&pools), Arc::clone(&sqlite_writer), Arc::clone(&sqlite_writes));
+        let store = Store::with_pools(pools);
+        if matches!(&*store.pools, Pools::Sqlite(_)) {
+            checkpoint_in_background(
+                Arc::downgrade(&store.pools),
+                Arc::clone(&store.sqlite_writer),
+                Arc::clone(&store.sqlite_writes),
+            );
         }
-        Ok(Store { pools, sqlite_writer, sqlite_writes, audit_heads: Arc::default() })
+        Ok(store)
+    }
+
+    /// A store over `pools`, its in-process state fresh.
+    fn with_pools(pools: Pools) -> Store {
+        Store {
+            pools: Arc::new(pools),
+            sqlite_writer: Arc::default(),
+            sqlite_writes: Arc::default(),
+            audit_heads: Arc::default(),
+        }
     }
 
     /// How many audit appends advanced a chain head from the in-process cache, without a
@@ -318,7 +331,7 @@ fn checkpoint_in_background(
             if pool.is_closed() {
                 break;
             }
-            // The count is read before the turn is tried: a turn is counted before it is taken.
+            // The count is read before the turn is tried (a turn is counted once held).
             let count = writes.load(std::sync::atomic::Ordering::Relaxed);
             let none_held = writer.try_lock().is_ok();
             if !checkpoint_due(checkpointed, count, none_held) {
@@ -351,6 +364,12 @@ fn checkpoint_due(last: u64, count: u64, none_held: bool) -> bool {
 /// partial checkpoint (a reader still on an older snapshot) is retried, idle or not.
 fn checkpointed_after(count: u64, none_held: bool, complete: bool) -> u64 {
     if none_held && complete { count } else { u64::MAX }
+}
+
+/// Whether the PostgreSQL cluster runs autovacuum (which keeps table statistics fresh).
+pub(crate) async fn autovacuum_is_on<'c>(conn: impl sqlx::PgExecutor<'c>) -> Result<bool> {
+    let (autovacuum,): (String,) = sqlx::query_as("SHOW autovacuum").fetch_one(conn).await?;
+    Ok(autovacuum == "on")
 }
 
 /// Options shared by the data database and the keystore: created if missing, WAL, a generous
@@ -405,12 +424,7 @@ async fn open_postgres(cfg: &PgConfig) -> Result<PgPool> {
         .acquire_timeout(Duration::from_secs(15))
         .connect_with(app_opts)
         .await?;
-    let store = Store {
-        pools: Arc::new(Pools::Postgres(pool.clone())),
-        sqlite_writer: Arc::default(),
-        sqlite_writes: Arc::default(),
-        audit_heads: Arc::default(),
-    };
+    let store = Store::with_pools(Pools::Postgres(pool.clone()));
     if store.row_level_security().await? != Some(true) {
         return Err(StorageError::Setup(
             "the application role bypasses row-level security (superuser, BYPASSRLS or table owner); \
@@ -418,8 +432,7 @@ async fn open_postgres(cfg: &PgConfig) -> Result<PgPool> {
                 .into(),
         ));
     }
-    let (autovacuum,): (String,) = sqlx::query_as("SHOW autovacuum").fetch_one(&pool).await?;
-    if autovacuum != "on" {
+    if !autovacuum_is_on(&pool).await? {
         tracing::warn!(
             "autovacuum is off on this PostgreSQL cluster: without fresh table statistics the planner may pick \
              slow plans as tables grow; turn it on or run ANALYZE regularly"

@@ -43,6 +43,14 @@ fn category_index(category: ServiceCategory) -> u8 {
     category as u8
 }
 
+/// The number of `key` in `index`; a new key gets the next number (the count of keys so far),
+/// and `true`. One probe, whether the key is known or new.
+fn number<K: Eq + std::hash::Hash>(index: &mut FastMap<K, u32>, key: K) -> (u32, bool) {
+    let next = u32::try_from(index.len()).unwrap_or(u32::MAX);
+    let number = *index.entry(key).or_insert(next);
+    (number, number == next)
+}
+
 /// 64-bit FNV-1a: a stable tie-breaker between events of the same second.
 fn fingerprint(id: &EventId) -> u64 {
     id.as_str().bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
@@ -479,8 +487,7 @@ impl GapEngine {
                             if !seen.insert(e.event_id.clone()) {
                                 return STALE;
                             }
-                            let next = u32::try_from(client_index.len()).unwrap_or(STALE);
-                            *client_index.entry(e.client.clone()).or_insert(next)
+                            number(&mut client_index, e.client.clone()).0
                         })
                         .collect();
                     if send.send((chunk, clients)).is_err() {
@@ -779,10 +786,8 @@ impl GapEngine {
     // --- Applying events -------------------------------------------------------------------------
 
     fn intern_client(&mut self, id: &ClientPseudonym) -> u32 {
-        // One probe, whether the client is known or new.
-        let next = u32::try_from(self.clients.len()).unwrap_or(u32::MAX);
-        let index = *self.client_index.entry(id.clone()).or_insert(next);
-        if index == next {
+        let (index, new) = number(&mut self.client_index, id.clone());
+        if new {
             self.clients.push(ClientState::new(id.clone()));
         }
         index
@@ -800,10 +805,8 @@ impl GapEngine {
     }
 
     fn intern_appointment(&mut self, key: AppointmentKey, client: u32) -> u32 {
-        // One probe, whether the appointment is known or new (half of them are new in a load).
-        let next = u32::try_from(self.appointments.len()).unwrap_or(u32::MAX);
-        let index = *self.appointment_index.entry(key).or_insert(next);
-        if index == next {
+        let (index, new) = number(&mut self.appointment_index, key);
+        if new {
             self.appointments.push(Appointment {
                 client,
                 booking: None,
