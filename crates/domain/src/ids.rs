@@ -5,6 +5,22 @@ use std::fmt;
 use std::str::FromStr;
 use uuid::Uuid;
 
+/// A fresh row id: a UUIDv7, its first 48 bits the creation time in milliseconds, then random
+/// bits (ordered within the process). Time-ordered ids keep inserts at the right-hand end of every
+/// index keyed by them, so a write dirties the same few pages as the writes just before it
+/// instead of one random page per index, and a checkpoint or vacuum has fewer pages to write.
+/// Ids are not secrets: no capability rests on one being unguessable (tokens and session ids
+/// carry their own random secrets), and an id's creation time is no more than the row's
+/// `created_at`, which everyone who can see the id can see.
+pub fn time_ordered() -> Uuid {
+    Uuid::now_v7()
+}
+
+/// [`time_ordered`] as stored: hyphenated, lowercase.
+pub fn new_row_id() -> String {
+    time_ordered().hyphenated().to_string()
+}
+
 macro_rules! id_type {
     ($(#[$meta:meta])* $name:ident) => {
         $(#[$meta])*
@@ -13,9 +29,9 @@ macro_rules! id_type {
         pub struct $name(Uuid);
 
         impl $name {
-            /// A fresh random id.
+            /// A fresh id (see [`time_ordered`]).
             pub fn new() -> Self {
-                Self(Uuid::new_v4())
+                Self(time_ordered())
             }
             pub fn as_uuid(&self) -> Uuid {
                 self.0
@@ -100,3 +116,18 @@ id_type!(
     /// A message in the outbox.
     MessageId
 );
+
+#[cfg(test)]
+mod time_order_tests {
+    use super::*;
+
+    #[test]
+    fn fresh_ids_sort_in_creation_order_and_differ() {
+        let ids: Vec<AppointmentId> = (0..1000).map(|_| AppointmentId::new()).collect();
+        assert!(ids.windows(2).all(|w| w[0] < w[1]), "ids are not in creation order");
+        let rows: Vec<String> = (0..1000).map(|_| new_row_id()).collect();
+        assert!(rows.windows(2).all(|w| w[0] < w[1]), "row ids (as text) are not in creation order");
+        assert_eq!(rows[0].len(), 36);
+        assert_eq!(AppointmentId::new().as_uuid().get_version_num(), 7);
+    }
+}

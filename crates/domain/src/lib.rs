@@ -12,7 +12,8 @@ mod values;
 
 pub use card::{contains_card_number, luhn_valid};
 pub use ids::{
-    AppointmentId, ClientId, LocationId, MessageId, PaymentId, PlanId, ProviderId, ServiceId, TenantId, TokenId, UserId,
+    AppointmentId, ClientId, LocationId, MessageId, PaymentId, PlanId, ProviderId, ServiceId, TenantId, TokenId,
+    UserId, new_row_id,
 };
 pub use pseudonyms::rename_tokens;
 pub use rbac::{MfaPolicy, Permission, PermissionSet, Role};

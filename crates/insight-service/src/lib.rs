@@ -317,7 +317,7 @@ impl InsightService {
             }
         }
         Ok(GapList {
-            as_of: now.as_str().to_string(),
+            as_of: now.to_string(),
             total,
             revenue_at_stake_minor: revenue,
             by_kind: by_kind
@@ -617,7 +617,7 @@ fn parse_mode(v: &Value) -> Result<PolicyMode> {
 
 fn action_row(gap: &Gap, kind: ActionKind, key: String, now: i64) -> Result<ActionRow> {
     Ok(ActionRow {
-        id: uuid::Uuid::new_v4().to_string(),
+        id: lacuna_domain::new_row_id(),
         gap_key: key,
         kind: kind.as_str().to_string(),
         client: gap.client.as_str().to_string(),
@@ -639,7 +639,7 @@ fn trigger_row(row: &ActionRow, gap: &Gap, now: i64) -> Result<TriggerRow> {
 /// The trigger of an approved action: only what the Practice side needs to act.
 fn trigger_row_from_json(row: &ActionRow, gap: &Value, now: i64) -> TriggerRow {
     let kind = ActionKind::parse(&row.kind).unwrap_or(ActionKind::RebookNudge);
-    let id = uuid::Uuid::new_v4().to_string();
+    let id = lacuna_domain::new_row_id();
     let body = json!({
         "trigger_id": id,
         "action_id": row.id,

@@ -192,7 +192,7 @@ impl Practice {
         };
         let confirmation = self.appointment_message(&keys, &brief, &client, "confirmation", now)?;
         let event = Self::insight_event(&feed, "appointment.booked", &row, &service, now);
-        let event_id = uuid::Uuid::new_v4().to_string();
+        let event_id = lacuna_domain::new_row_id();
         Self::check_free(tx.book_if_free(&row, &confirmation, (&event_id, &event)).await?)?;
         self.audit_appointment(&mut tx, p, "appointment.book", &row, serde_json::json!({})).await?;
         tx.commit().await?;
@@ -364,7 +364,7 @@ impl Practice {
         now: i64,
     ) -> Result<()> {
         let event = Self::insight_event(feed, kind, a, service, now);
-        tx.enqueue_insight_event(&uuid::Uuid::new_v4().to_string(), &event, now).await?;
+        tx.enqueue_insight_event(&lacuna_domain::new_row_id(), &event, now).await?;
         Ok(())
     }
 

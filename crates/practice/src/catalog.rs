@@ -477,7 +477,7 @@ impl Practice {
         }
         let reason =
             input.reason.filter(|r| !r.trim().is_empty()).map(|r| required_text("reason", &r, 500)).transpose()?;
-        let row = TimeOff { id: uuid::Uuid::new_v4().to_string(), provider_id: provider, starts_at, ends_at, reason };
+        let row = TimeOff { id: lacuna_domain::new_row_id(), provider_id: provider, starts_at, ends_at, reason };
         tx.insert_time_off(&row).await?;
         // The reason is free text: never in the audit trail.
         let scope = serde_json::json!({ "time_off_id": row.id, "starts_at": starts_at, "ends_at": ends_at });

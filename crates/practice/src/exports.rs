@@ -249,7 +249,7 @@ impl Practice {
             }
         };
         let record = ExportRecord {
-            id: uuid::Uuid::new_v4().to_string(),
+            id: lacuna_domain::new_row_id(),
             actor: p.actor(),
             kind: kind.name().to_string(),
             row_count: i64::try_from(rows.len()).unwrap_or(i64::MAX),

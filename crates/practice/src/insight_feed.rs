@@ -85,7 +85,7 @@ pub struct AppointmentFacts<'a> {
 /// An `appointment.booked|completed|cancelled|no_show` event, pseudonymous by construction.
 pub fn appointment_event(p: &Pseudonymizer, kind: &str, a: &AppointmentFacts<'_>, occurred_at: i64) -> Value {
     let mut e = json!({
-        "event_id": uuid::Uuid::new_v4().to_string(),
+        "event_id": lacuna_domain::new_row_id(),
         "kind": kind,
         "client": p.client(a.client_id),
         "provider": p.provider(a.provider_id),

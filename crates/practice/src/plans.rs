@@ -304,7 +304,7 @@ impl Practice {
         if cur.remaining < 1 {
             return Err(PracticeError::conflict("plan_used_up", None, "the plan has no credits left"));
         }
-        tx.insert_redemption(&uuid::Uuid::new_v4().to_string(), plan, appointment, now).await.map_err(|e| match e {
+        tx.insert_redemption(&lacuna_domain::new_row_id(), plan, appointment, now).await.map_err(|e| match e {
             StorageError::Conflict(_) => PracticeError::conflict(
                 "already_redeemed",
                 Some("appointment_id"),
