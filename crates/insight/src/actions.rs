@@ -170,7 +170,7 @@ pub fn gap_key(gap: &Gap) -> String {
             key.push_str(p.as_str());
             key.push('@');
         }
-        key.push_str(slot.starts_at.as_str());
+        key.push_str(&slot.starts_at.text());
     }
     if let Some(m) = &gap.membership {
         key.push('|');

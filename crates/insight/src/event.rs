@@ -13,8 +13,8 @@ use serde::{Serialize, Serializer};
 /// Length of the base32 part of pseudonyms and ids: 128 bits, RFC 4648 base32, no padding.
 const BASE32_LEN: usize = 26;
 
-/// A short ASCII string held inline (no heap allocation): every id and timestamp of an event
-/// fits in `N` bytes, so parsing, cloning and hashing an event never allocates. Only built from
+/// A short ASCII string held inline (no heap allocation): every id of an event fits in `N`
+/// bytes, so parsing, cloning and hashing an event never allocates. Only built from
 /// text that a validator accepted, which is ASCII; compares, orders and hashes as its text.
 #[derive(Clone)]
 struct Inline<const N: usize> {
@@ -184,6 +184,20 @@ impl EventId {
     pub fn as_str(&self) -> &str {
         self.0.as_str()
     }
+
+    /// A UUID id's 128 bits; `None` for an `ev_` id. One-to-one: a UUID id is accepted only in
+    /// its one lowercase hyphenated spelling, and an `ev_` id is never a UUID.
+    pub fn uuid_bits(&self) -> Option<u128> {
+        let text = self.0.as_str().as_bytes();
+        if text.len() != 36 || text.starts_with(b"ev_") {
+            return None;
+        }
+        // Validated at parse: hex digits `0-9a-f` everywhere but the four hyphens. A digit's value
+        // is its low nibble, plus 9 for the letters (0x61.. has bit 6 set).
+        let bits = (text.iter().filter(|b| **b != b'-'))
+            .fold(0u128, |acc, b| (acc << 4) | u128::from((b & 0x0f) + 9 * (b >> 6)));
+        Some(bits)
+    }
 }
 
 fn is_lower_uuid(s: &str) -> bool {
@@ -225,39 +239,90 @@ impl LocationId {
     }
 }
 
-/// An instant, as RFC 3339 in UTC: `YYYY-MM-DDTHH:MM:SS[.fffffffff]Z`, year 2000..=2100. Keeps
-/// the text as sent and its whole seconds since the Unix epoch; compares and orders as its text.
-#[derive(Debug, Clone, Serialize)]
-#[serde(transparent)]
+/// An instant, as RFC 3339 in UTC: `YYYY-MM-DDTHH:MM:SS[.fffffffff]Z`, year 2000..=2100.
+///
+/// Held as numbers — seconds since the Unix epoch, nanoseconds, and how many fraction digits were
+/// sent — which is all the strict format can say, so [`Timestamp::text`] gives back exactly the
+/// text as sent (`.5` and `.50` stay distinct). 16 bytes, and as small inside an `Option`: an
+/// event carries three. Equal when the texts are equal; ordered chronologically (then by the
+/// number of fraction digits, to agree with equality).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Timestamp {
-    text: Inline<30>,
-    #[serde(skip)]
     secs: i64,
+    nanos: u32,
+    digits: FractionDigits,
 }
 
-impl PartialEq for Timestamp {
-    fn eq(&self, other: &Self) -> bool {
-        self.text == other.text
+/// How many digits of a second's fraction a timestamp was sent with (none, or 1 to 9). An enum,
+/// so that `Option<Timestamp>` needs no extra room.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[repr(u8)]
+enum FractionDigits {
+    None,
+    D1,
+    D2,
+    D3,
+    D4,
+    D5,
+    D6,
+    D7,
+    D8,
+    D9,
+}
+
+impl FractionDigits {
+    const ALL: [FractionDigits; 10] =
+        [Self::None, Self::D1, Self::D2, Self::D3, Self::D4, Self::D5, Self::D6, Self::D7, Self::D8, Self::D9];
+
+    fn of(count: usize) -> Option<Self> {
+        Self::ALL.get(count).copied()
+    }
+
+    fn count(self) -> usize {
+        self as usize
     }
 }
 
-impl Eq for Timestamp {}
+/// First and last second of the accepted years: 2000-01-01T00:00:00Z and 2100-12-31T23:59:59Z.
+const FIRST_SECOND: i64 = 946_684_800;
+const LAST_SECOND: i64 = 4_133_980_799;
 
-impl Hash for Timestamp {
-    fn hash<H: Hasher>(&self, state: &mut H) {
-        self.text.hash(state);
+/// The text of a [`Timestamp`], built on the stack (at most 30 bytes).
+#[derive(Clone, Copy)]
+pub struct TimestampText {
+    len: u8,
+    bytes: [u8; 30],
+}
+
+impl std::ops::Deref for TimestampText {
+    type Target = str;
+    fn deref(&self) -> &str {
+        // Written from ASCII digits and punctuation only; "" is never taken.
+        std::str::from_utf8(&self.bytes[..usize::from(self.len)]).unwrap_or("")
     }
 }
 
-impl PartialOrd for Timestamp {
-    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        Some(self.cmp(other))
+impl fmt::Display for TimestampText {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self)
     }
 }
 
-impl Ord for Timestamp {
-    fn cmp(&self, other: &Self) -> Ordering {
-        self.text.cmp(&other.text)
+impl fmt::Debug for TimestampText {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&**self, f)
+    }
+}
+
+impl fmt::Display for Timestamp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.text())
+    }
+}
+
+impl Serialize for Timestamp {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.text())
     }
 }
 
@@ -275,14 +340,16 @@ impl Timestamp {
         let hour = digits(&b[11..13])?;
         let minute = digits(&b[14..16])?;
         let second = digits(&b[17..19])?;
-        let tail = &b[19..];
-        let tail_ok = match tail {
-            [b'Z'] => true,
-            [b'.', frac @ .., b'Z'] => (1..=9).contains(&frac.len()) && frac.iter().all(u8::is_ascii_digit),
-            _ => false,
+        let (fraction, nanos) = match &b[19..] {
+            [b'Z'] => (FractionDigits::None, 0),
+            [b'.', frac @ .., b'Z'] => {
+                let value = digits(frac)?;
+                let scale = 10u32.checked_pow(u32::try_from(9usize.checked_sub(frac.len())?).ok()?)?;
+                (FractionDigits::of(frac.len())?, value * scale)
+            }
+            _ => return None,
         };
-        let ok = tail_ok
-            && (2000..=2100).contains(&year)
+        let ok = (2000..=2100).contains(&year)
             && (1..=12).contains(&month)
             && (1..=days_in_month(year, month)).contains(&day)
             && hour <= 23
@@ -293,32 +360,18 @@ impl Timestamp {
         }
         let days = days_from_civil(i64::from(year), i64::from(month), i64::from(day));
         let secs = days * 86_400 + i64::from(hour) * 3_600 + i64::from(minute) * 60 + i64::from(second);
-        Some(Self { text: Inline::new(value)?, secs })
+        Some(Self { secs, nanos, digits: fraction })
     }
 
-    /// The timestamp as sent.
-    pub fn as_str(&self) -> &str {
-        self.text.as_str()
-    }
-
-    /// Whole seconds since the Unix epoch (any fraction is dropped).
-    pub fn unix_seconds(&self) -> i64 {
-        self.secs
-    }
-
-    /// The instant `secs` seconds after the Unix epoch, as `YYYY-MM-DDTHH:MM:SSZ`; `None` outside
-    /// the accepted years 2000..=2100.
-    pub fn from_unix_seconds(secs: i64) -> Option<Self> {
-        let (days, rest) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-        let (year, month, day) = civil_from_days(days);
-        if !(2000..=2100).contains(&year) {
-            return None;
-        }
-        // `YYYY-MM-DDTHH:MM:SSZ`, written without an allocation (this runs once per gap listed,
-        // and three times per row of a CSV file read back), two digits at a time.
+    /// The timestamp's text, exactly as sent (or, from [`Timestamp::from_unix_seconds`], without a
+    /// fraction).
+    pub fn text(&self) -> TimestampText {
         const PAIRS: &[u8; 200] = b"0001020304050607080910111213141516171819202122232425262728293031323334353637383940414243444546474849\
                                     5051525354555657585960616263646566676869707172737475767778798081828384858687888990919293949596979899";
-        let mut text = *b"0000-00-00T00:00:00Z";
+        let (days, rest) = (self.secs.div_euclid(86_400), self.secs.rem_euclid(86_400));
+        let (year, month, day) = civil_from_days(days);
+        let mut out = TimestampText { len: 0, bytes: [0; 30] };
+        out.bytes[..20].copy_from_slice(b"0000-00-00T00:00:00Z");
         for (at, value) in [
             (0, year / 100),
             (2, year % 100),
@@ -328,12 +381,36 @@ impl Timestamp {
             (14, rest % 3_600 / 60),
             (17, rest % 60),
         ] {
-            // Every value is 0..=99 here (the year is checked above).
+            // Every value is 0..=99 here (the year is 2000..=2100 by construction).
             let pair = usize::try_from(value).unwrap_or(0).min(99) * 2;
-            text[at..at + 2].copy_from_slice(&PAIRS[pair..pair + 2]);
+            out.bytes[at..at + 2].copy_from_slice(&PAIRS[pair..pair + 2]);
         }
-        // Valid by construction: the fields come from the calendar arithmetic, in range.
-        Some(Self { text: Inline::new(std::str::from_utf8(&text).ok()?)?, secs })
+        let count = self.digits.count();
+        if count == 0 {
+            out.len = 20;
+            return out;
+        }
+        // `.` and the first `count` of the nine digits of the nanoseconds, then `Z`.
+        out.bytes[19] = b'.';
+        let mut nanos = self.nanos;
+        for at in (20..29).rev() {
+            out.bytes[at] = b'0' + (nanos % 10) as u8;
+            nanos /= 10;
+        }
+        out.bytes[20 + count] = b'Z';
+        out.len = u8::try_from(21 + count).unwrap_or(20);
+        out
+    }
+
+    /// Whole seconds since the Unix epoch (any fraction is dropped).
+    pub fn unix_seconds(&self) -> i64 {
+        self.secs
+    }
+
+    /// The instant `secs` seconds after the Unix epoch, whose text is `YYYY-MM-DDTHH:MM:SSZ`;
+    /// `None` outside the accepted years 2000..=2100.
+    pub fn from_unix_seconds(secs: i64) -> Option<Self> {
+        (FIRST_SECOND..=LAST_SECOND).contains(&secs).then_some(Self { secs, nanos: 0, digits: FractionDigits::None })
     }
 }
 
@@ -574,6 +651,17 @@ mod tests {
     }
 
     #[test]
+    fn uuid_event_ids_have_their_bits() {
+        let text = "0190f1e2-3a4b-7c5d-8e6f-a0b1c2d3e4f5";
+        let id = EventId::parse(text).expect("valid");
+        assert_eq!(id.uuid_bits(), Some(u128::from_str_radix(&text.replace('-', ""), 16).expect("hex")));
+        let max = EventId::parse("ffffffff-ffff-ffff-ffff-ffffffffffff").expect("valid");
+        assert_eq!(max.uuid_bits(), Some(u128::MAX));
+        let ev = EventId::parse("ev_abcdefghijklmnopqrstuvwxyz").expect("valid");
+        assert_eq!(ev.uuid_bits(), None);
+    }
+
+    #[test]
     fn location_ids() {
         for ok in ["loc_a", "loc_main", "loc_downtown2", "loc_123456", &format!("loc_{}", "a1".repeat(16))] {
             assert!(LocationId::parse(ok).is_some(), "{ok}");
@@ -595,7 +683,8 @@ mod tests {
             "2024-06-01T09:30:00.5Z",
             "2024-06-01T09:30:00.123456789Z",
         ] {
-            assert!(Timestamp::parse(ok).is_some(), "{ok}");
+            let ts = Timestamp::parse(ok).unwrap_or_else(|| panic!("{ok} refused"));
+            assert_eq!(&*ts.text(), ok, "the text comes back exactly as sent");
         }
         for bad in [
             "1999-12-31T23:59:59Z",
@@ -626,6 +715,36 @@ mod tests {
     }
 
     #[test]
+    fn timestamps_keep_their_text_and_order_chronologically() {
+        let t = |s: &str| Timestamp::parse(s).expect("valid");
+        for text in [
+            "2024-06-01T09:30:00.000000001Z",
+            "2024-06-01T09:30:00.100000000Z",
+            "2024-06-01T09:30:00.05Z",
+            "2024-06-01T09:30:00.0Z",
+            "2100-12-31T23:59:59.999999999Z",
+        ] {
+            assert_eq!(&*t(text).text(), text);
+            assert_eq!(serde_json::to_value(t(text)).expect("serializes"), serde_json::json!(text));
+        }
+        // Equal exactly when the texts are: the same instant with other digits is another value.
+        assert_ne!(t("2024-06-01T09:30:00.5Z"), t("2024-06-01T09:30:00.50Z"));
+        assert_ne!(t("2024-06-01T09:30:00Z"), t("2024-06-01T09:30:00.0Z"));
+        assert_eq!(t("2024-06-01T09:30:00.25Z"), t("2024-06-01T09:30:00.25Z"));
+        let ordered = [
+            "2024-06-01T09:30:00Z",
+            "2024-06-01T09:30:00.0Z",
+            "2024-06-01T09:30:00.000000001Z",
+            "2024-06-01T09:30:00.5Z",
+            "2024-06-01T09:30:00.50Z",
+            "2024-06-01T09:30:01Z",
+            "2024-06-02T00:00:00Z",
+        ];
+        assert!(ordered.windows(2).all(|w| t(w[0]) < t(w[1])), "chronological order");
+        assert_eq!(std::mem::size_of::<Option<Timestamp>>(), 16);
+    }
+
+    #[test]
     fn timestamps_convert_to_and_from_unix_seconds() {
         let cases = [
             ("2000-01-01T00:00:00Z", 946_684_800),
@@ -638,13 +757,13 @@ mod tests {
             assert_eq!(ts.unix_seconds(), secs, "{text}");
             let back = Timestamp::from_unix_seconds(secs).expect("in range");
             assert_eq!(back.unix_seconds(), secs);
-            assert_eq!(back.as_str(), format!("{}Z", &text[..19]), "fractions are dropped");
+            assert_eq!(&*back.text(), format!("{}Z", &text[..19]), "fractions are dropped");
         }
         for day in (0..36_890).step_by(13) {
             let secs = 946_684_800 + day * 86_400 + day % 86_400;
             let ts = Timestamp::from_unix_seconds(secs).expect("in range");
-            let reparsed = Timestamp::parse(ts.as_str()).expect("the text it writes is valid");
-            assert_eq!((reparsed.unix_seconds(), &reparsed), (secs, &ts), "{}", ts.as_str());
+            let reparsed = Timestamp::parse(&ts.text()).expect("the text it writes is valid");
+            assert_eq!((reparsed.unix_seconds(), &reparsed), (secs, &ts), "{}", ts.text());
         }
         assert!(Timestamp::from_unix_seconds(946_684_799).is_none());
         assert!(Timestamp::from_unix_seconds(4_133_980_800).is_none());

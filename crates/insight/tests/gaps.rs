@@ -115,7 +115,7 @@ impl Build for InsightEvent {
 }
 
 fn filler_treatment(who: &str, when: Timestamp) -> InsightEvent {
-    event(EventKind::AppointmentCompleted, who, when.clone())
+    event(EventKind::AppointmentCompleted, who, when)
         .category(ServiceCategory::Filler)
         .cycle(270)
         .band(PriceBand::From500)
@@ -497,7 +497,7 @@ fn slot_fill_ranks_due_clients_by_provider_weekday_and_hour() {
     assert_eq!(best.kind, GapKind::SlotFill);
     assert_eq!(best.revenue_at_stake_minor, 75_000);
     let slot = best.slot.as_ref().expect("slot");
-    assert_eq!((slot.provider.clone(), slot.starts_at.clone()), (Some(provider("ines")), at(SLOT_DAY, 10)));
+    assert_eq!((slot.provider.clone(), slot.starts_at), (Some(provider("ines")), at(SLOT_DAY, 10)));
     assert_eq!(
         best.evidence,
         format!(

@@ -26,6 +26,29 @@ use crate::event::{
 type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 type FastSet<K> = HashSet<K, foldhash::fast::RandomState>;
 
+/// The event ids applied so far. A UUID id (the Practice side's form) is kept as its 128 bits
+/// ([`EventId::uuid_bits`]): a smaller, cheaper key than its 36 characters in the engine's
+/// largest table. Any other id is kept as sent.
+#[derive(Debug, Default)]
+struct Seen {
+    uuids: FastSet<u128>,
+    other: FastSet<EventId>,
+}
+
+impl Seen {
+    /// `true` if `id` was not seen before (and is now).
+    fn insert(&mut self, id: &EventId) -> bool {
+        match id.uuid_bits() {
+            Some(bits) => self.uuids.insert(bits),
+            None => self.other.insert(id.clone()),
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.uuids.len() + self.other.len()
+    }
+}
+
 /// Events per chunk of a bulk load ([`GapEngine::from_chunks`]).
 pub const LOAD_CHUNK: usize = 1 << 14;
 
@@ -395,7 +418,7 @@ pub struct EngineStats {
 /// The gap engine of one tenant. See the [module documentation](super).
 #[derive(Debug, Default)]
 pub struct GapEngine {
-    seen: FastSet<EventId>,
+    seen: Seen,
     client_index: FastMap<ClientPseudonym, u32>,
     clients: Vec<ClientState>,
     provider_index: FastMap<ProviderPseudonym, u32>,
@@ -471,7 +494,7 @@ impl GapEngine {
         engine.deferred = true;
         let mut visits = Vec::with_capacity(expected / 2);
         let mut seen = std::mem::take(&mut engine.seen);
-        seen.reserve(expected);
+        seen.uuids.reserve(expected);
         let mut client_index = std::mem::take(&mut engine.client_index);
         let chunks = chunks.into_iter();
         let (send, receive) = std::sync::mpsc::sync_channel::<(C, Vec<u32>)>(4);
@@ -484,7 +507,7 @@ impl GapEngine {
                     let clients = (chunk.as_ref().iter())
                         .map(|e| {
                             let e = e.borrow();
-                            if !seen.insert(e.event_id.clone()) {
+                            if !seen.insert(&e.event_id) {
                                 return STALE;
                             }
                             number(&mut client_index, e.client.clone()).0
@@ -612,7 +635,7 @@ impl GapEngine {
     /// client's category, appointment, memberships); independent of the size of the engine apart
     /// from logarithmic index operations.
     pub fn apply(&mut self, event: &InsightEvent) -> bool {
-        if !self.seen.insert(event.event_id.clone()) {
+        if !self.seen.insert(&event.event_id) {
             return false;
         }
         let client = self.intern_client(&event.client);
@@ -1346,7 +1369,7 @@ impl<'e, 's> SlotRanker<'e, 's> {
                 kind: GapKind::SlotFill,
                 client: r.state.id.clone(),
                 service_category: Some(category),
-                slot: Some(GapSlot { provider: slot.provider_id.cloned(), starts_at: starts_at.clone() }),
+                slot: Some(GapSlot { provider: slot.provider_id.cloned(), starts_at }),
                 membership: None,
                 evidence: rules::slot_fill_evidence(&r.state.id, &words, r.ago, r.cycle, &r.fit),
                 revenue_at_stake_minor: slot.band.map_or(0, band_midpoint_minor),

@@ -607,7 +607,7 @@ fn pseudonym(prefix: &str, rng: &mut StdRng) -> String {
 }
 
 fn instant(unix: i64) -> String {
-    Timestamp::from_unix_seconds(unix).map(|t| t.as_str().to_string()).unwrap_or_default()
+    Timestamp::from_unix_seconds(unix).map(|t| t.to_string()).unwrap_or_default()
 }
 
 fn band(minor: i64) -> &'static str {
