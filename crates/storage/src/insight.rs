@@ -9,7 +9,7 @@
 
 use crate::{Result, StorageError, TenantId};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use sqlx::sqlite::{SqlitePoolOptions, SqliteSynchronous};
+use sqlx::sqlite::SqliteSynchronous;
 use sqlx::{AssertSqlSafe, Connection, PgPool, SqliteConnection, SqlitePool};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -218,7 +218,7 @@ impl InsightStore {
     pub async fn open(config: &InsightStoreConfig) -> Result<Self> {
         let pool = match config {
             InsightStoreConfig::Sqlite { path } => {
-                let pool = SqlitePoolOptions::new()
+                let pool = crate::store::pool_options::<sqlx::Sqlite>()
                     .max_connections(4)
                     .connect_with(crate::store::sqlite_options(path, SqliteSynchronous::Normal))
                     .await?;
@@ -676,5 +676,9 @@ async fn open_postgres(owner_url: &str, app_url: Option<&str>, role: &str) -> Re
         }
     }
     .options([("search_path", INSIGHT_SCHEMA)]);
-    Ok(PgPoolOptions::new().max_connections(4).acquire_timeout(Duration::from_secs(15)).connect_with(opts).await?)
+    Ok(crate::store::pool_options::<sqlx::Postgres>()
+        .max_connections(4)
+        .acquire_timeout(Duration::from_secs(15))
+        .connect_with(opts)
+        .await?)
 }

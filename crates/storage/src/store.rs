@@ -2,7 +2,7 @@
 
 use crate::{LoginRow, Result, StorageError, TenantId, TenantScope, migrate};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
 use sqlx::{AssertSqlSafe, PgPool, SqlitePool};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -156,7 +156,7 @@ impl Store {
                     .pragma("wal_autocheckpoint", SAFETY_NET_CHECKPOINT_PAGES.to_string())
                     // After a checkpoint that ran at the safety net, the WAL file shrinks back.
                     .pragma("journal_size_limit", (64 * 1024 * 1024).to_string());
-                let pool = SqlitePoolOptions::new()
+                let pool = pool_options::<sqlx::Sqlite>()
                     .max_connections(8)
                     .acquire_timeout(Duration::from_secs(15))
                     .connect_with(opts)
@@ -366,6 +366,25 @@ fn checkpointed_after(count: u64, none_held: bool, complete: bool) -> u64 {
     if none_held && complete { count } else { u64::MAX }
 }
 
+/// A pooled connection idle at least this long is pinged before it is handed out.
+const PING_AFTER_IDLE: Duration = Duration::from_secs(30);
+
+/// Pool options of the application's pools. By default sqlx pings a pooled connection both when
+/// it is returned (in the background; closed if that fails) and again before handing it out: one
+/// more round trip per transaction on the path of every request. Here the second ping is made
+/// only for a connection that sat idle for [`PING_AFTER_IDLE`], the one a database restart or an
+/// idle timeout may have closed since it was returned.
+pub(crate) fn pool_options<DB: sqlx::Database>() -> sqlx::pool::PoolOptions<DB> {
+    sqlx::pool::PoolOptions::<DB>::new().test_before_acquire(false).before_acquire(|conn, meta| {
+        Box::pin(async move {
+            if meta.idle_for >= PING_AFTER_IDLE {
+                sqlx::Connection::ping(conn).await?;
+            }
+            Ok(true)
+        })
+    })
+}
+
 /// Whether the PostgreSQL cluster runs autovacuum (which keeps table statistics fresh).
 pub(crate) async fn autovacuum_is_on<'c>(conn: impl sqlx::PgExecutor<'c>) -> Result<bool> {
     let (autovacuum,): (String,) = sqlx::query_as("SHOW autovacuum").fetch_one(conn).await?;
@@ -419,7 +438,7 @@ async fn open_postgres(cfg: &PgConfig) -> Result<PgPool> {
             o
         }
     };
-    let pool = PgPoolOptions::new()
+    let pool = pool_options::<sqlx::Postgres>()
         .max_connections(16)
         .acquire_timeout(Duration::from_secs(15))
         .connect_with(app_opts)
