@@ -22,7 +22,8 @@ use crate::event::{
 };
 
 /// Hash maps of the engine: foldhash, seeded per process (several times faster than SipHash on
-/// the short keys here; the keys are keyed HMACs and random ids minted on the Practice side).
+/// the short keys here; the keys are keyed HMACs, ids minted on the Practice side, and UUID
+/// event ids as their 128 bits).
 type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 type FastSet<K> = HashSet<K, foldhash::fast::RandomState>;
 
@@ -258,13 +259,21 @@ enum AppointmentKey {
     Slot(u32, u8, i64),
 }
 
-/// One appointment: its latest booking and its latest closing event.
+/// One appointment: its latest booking and its latest closing event. What is derived from them
+/// and registered in the indexes is kept apart, in [`Registered`]: a bulk load touches only this
+/// (and the smaller the record, the fewer cache lines each event of a million appointments misses).
 #[derive(Debug)]
 struct Appointment {
     /// The client of the first event seen for it.
     client: u32,
     booking: Option<Latest<SlotInfo>>,
     closure: Option<Latest<Closure>>,
+}
+
+/// What one appointment has registered in the engine's indexes (none of it during a deferred
+/// load; [`GapEngine::reindex`] fills it in).
+#[derive(Debug, Clone, Copy, Default)]
+struct Registered {
     /// (category, start) as registered in the client's open bookings.
     open: Option<(u8, i64)>,
     /// (provider, start) as registered in the engine's held slots.
@@ -425,6 +434,9 @@ pub struct GapEngine {
     providers: Vec<ProviderPseudonym>,
     appointment_index: FastMap<AppointmentKey, u32>,
     appointments: Vec<Appointment>,
+    /// Per appointment, what it has registered; as long as `appointments` except during a
+    /// deferred load, when it is empty.
+    registered: Vec<Registered>,
     membership_index: FastMap<MembershipPseudonym, u32>,
     memberships: Vec<Membership>,
     /// Per category, the clients with at least one treatment in it.
@@ -567,6 +579,7 @@ impl GapEngine {
             clients,
             providers,
             appointments,
+            registered,
             memberships,
             held,
             rebook_index,
@@ -576,19 +589,23 @@ impl GapEngine {
             ..
         } = self;
         let mut slots = Vec::new();
-        for (index, appointment) in (0u32..).zip(appointments.iter_mut()) {
-            appointment.open = appointment.derived_open();
-            appointment.holds = appointment.derived_holds();
-            appointment.slot = appointment.slot_view(providers).map(|s| s.starts);
-            if let Some((cat, starts)) = appointment.open
+        *registered = (appointments.iter())
+            .map(|a| Registered {
+                open: a.derived_open(),
+                holds: a.derived_holds(),
+                slot: a.slot_view(providers).map(|s| s.starts),
+            })
+            .collect();
+        for ((index, appointment), registered) in (0u32..).zip(appointments.iter()).zip(registered.iter()) {
+            if let Some((cat, starts)) = registered.open
                 && let Some(state) = clients.get_mut(appointment.client as usize)
             {
                 state.category_mut(cat).open_starts.push(starts);
             }
-            if let Some(holds) = appointment.holds {
+            if let Some(holds) = registered.holds {
                 *held.entry(holds).or_default() += 1;
             }
-            if let Some(starts) = appointment.slot {
+            if let Some(starts) = registered.slot {
                 slots.push((starts, index));
             }
         }
@@ -830,14 +847,10 @@ impl GapEngine {
     fn intern_appointment(&mut self, key: AppointmentKey, client: u32) -> u32 {
         let (index, new) = number(&mut self.appointment_index, key);
         if new {
-            self.appointments.push(Appointment {
-                client,
-                booking: None,
-                closure: None,
-                open: None,
-                holds: None,
-                slot: None,
-            });
+            self.appointments.push(Appointment { client, booking: None, closure: None });
+            if !self.deferred {
+                self.registered.push(Registered::default());
+            }
         }
         index
     }
@@ -972,8 +985,9 @@ impl GapEngine {
         let Some(appointment) = self.appointments.get(index as usize) else { return };
         let (open, holds) = (appointment.derived_open(), appointment.derived_holds());
         let slot = appointment.slot_view(&self.providers).map(|s| s.starts);
-        let (client, old_open, old_holds, old_slot) =
-            (appointment.client, appointment.open, appointment.holds, appointment.slot);
+        let client = appointment.client;
+        let Registered { open: old_open, holds: old_holds, slot: old_slot } =
+            self.registered.get(index as usize).copied().unwrap_or_default();
         if open != old_open {
             if let Some((cat, starts)) = old_open
                 && let Some(state) = self.clients.get_mut(client as usize)
@@ -1013,8 +1027,8 @@ impl GapEngine {
                 self.slot_index.insert((new, index));
             }
         }
-        if let Some(appointment) = self.appointments.get_mut(index as usize) {
-            (appointment.open, appointment.holds, appointment.slot) = (open, holds, slot);
+        if let Some(registered) = self.registered.get_mut(index as usize) {
+            *registered = Registered { open, holds, slot };
         }
     }
 
