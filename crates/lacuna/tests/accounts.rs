@@ -286,3 +286,29 @@ async fn security_headers_on_every_response(b: Backend) {
         assert!(!h("x-request-id").is_empty());
     }
 }
+
+/// A database restart closes every pooled connection; the requests after it must not fail. Here
+/// the server's connections are terminated between requests, and the next sign-in check, read and
+/// write succeed (each on a fresh connection; a closed one is discarded, never handed out twice).
+#[tokio::test]
+async fn postgresql_requests_survive_their_connections_being_closed() {
+    let app = TestApp::spawn(Backend::Postgres).await;
+    let owner = app.signup("Alpha Spa", "alice@example.com").await;
+    for _ in 0..3 {
+        assert_eq!(app.get("/api/v1/me", &owner).await.status, StatusCode::OK);
+    }
+    let closed = app
+        .owner_count(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+             WHERE datname = current_database() AND pid <> pg_backend_pid() AND usename <> current_user",
+        )
+        .await;
+    assert!(closed >= 1, "no server connection to close");
+    for round in 0..3 {
+        assert_eq!(app.get("/api/v1/me", &owner).await.status, StatusCode::OK, "read, round {round}");
+        let made = app
+            .post("/api/v1/tokens", &owner, json!({"name": format!("t{round}"), "permissions": ["account.read"]}))
+            .await;
+        assert_eq!(made.status, StatusCode::CREATED, "write, round {round}: {:?}", made.body);
+    }
+}

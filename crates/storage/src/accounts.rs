@@ -618,11 +618,14 @@ impl crate::Store {
     ) -> Result<Option<SessionAuth>> {
         match &*self.pools {
             crate::store::Pools::Postgres(pool) => {
-                let row = sqlx::query("SELECT * FROM lacuna_session_auth($1, $2)")
-                    .bind(tenant.to_string())
-                    .bind(token_hash)
-                    .fetch_optional(pool)
-                    .await?;
+                let tenant = tenant.to_string();
+                let row = crate::store::on_live_connection(pool, || {
+                    sqlx::query("SELECT * FROM lacuna_session_auth($1, $2)")
+                        .bind(&tenant)
+                        .bind(token_hash)
+                        .fetch_optional(pool)
+                })
+                .await?;
                 row.map(|r| {
                     decode_session_auth(&r).map_err(crate::StorageError::from).and_then(SessionAuthCols::into_auth)
                 })

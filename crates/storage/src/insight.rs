@@ -608,7 +608,7 @@ pub async fn sqlite_restore_from_snapshot(snapshot: &Path, insight_db: &Path) ->
 }
 
 async fn begin_pg(pool: &PgPool, tenant: &str) -> Result<sqlx::Transaction<'static, sqlx::Postgres>> {
-    let mut tx = pool.begin().await?;
+    let mut tx = crate::store::begin_pg(pool, "BEGIN").await?;
     sqlx::query("SELECT set_config('app.tenant_id', $1, true)").bind(tenant).execute(&mut *tx).await?;
     Ok(tx)
 }

@@ -221,7 +221,7 @@ impl Store {
         let row: Option<(String, String, Option<String>)> = match &*self.pools {
             Pools::Sqlite(pool) => sqlx::query_as(SQL).bind(email).fetch_optional(pool).await?,
             Pools::Postgres(pool) => {
-                let mut tx = pool.begin().await?;
+                let mut tx = begin_pg(pool, "BEGIN").await?;
                 sqlx::query("SELECT set_config('app.login_email', $1, true)").bind(email).execute(&mut *tx).await?;
                 let row = sqlx::query_as(SQL).bind(email).fetch_optional(&mut *tx).await?;
                 tx.commit().await?;
@@ -237,7 +237,7 @@ impl Store {
         const SQL: &str = "SELECT id FROM tenant_index ORDER BY created_at, id";
         let rows: Vec<(String,)> = match &*self.pools {
             Pools::Sqlite(p) => sqlx::query_as(SQL).fetch_all(p).await?,
-            Pools::Postgres(p) => sqlx::query_as(SQL).fetch_all(p).await?,
+            Pools::Postgres(p) => on_live_connection(p, || sqlx::query_as(SQL).fetch_all(p)).await?,
         };
         rows.into_iter().map(|(id,)| id.parse().map_err(|_| StorageError::Corrupt("tenant_index.id".into()))).collect()
     }
@@ -246,7 +246,7 @@ impl Store {
     pub async fn ping(&self) -> Result<()> {
         match &*self.pools {
             Pools::Sqlite(p) => sqlx::query("SELECT 1").execute(p).await.map(|_| ())?,
-            Pools::Postgres(p) => sqlx::query("SELECT 1").execute(p).await.map(|_| ())?,
+            Pools::Postgres(p) => on_live_connection(p, || sqlx::query("SELECT 1").execute(p)).await.map(|_| ())?,
         };
         Ok(())
     }
@@ -383,6 +383,52 @@ pub(crate) fn pool_options<DB: sqlx::Database>() -> sqlx::pool::PoolOptions<DB> 
             Ok(true)
         })
     })
+}
+
+/// Runs `attempt` — a `BEGIN` or a read-only statement on the pool — again on another connection
+/// while the connection it got turns out closed: by a database restart or a network reset since
+/// it was returned to the pool (it is pinged then, and again before use only after
+/// [`PING_AFTER_IDLE`]). Each closed connection is discarded as it fails, so after at most as
+/// many as the pool holds a fresh one is opened. Only for statements that change nothing: one
+/// that failed this way may, in principle, have run before the connection broke.
+pub(crate) async fn on_live_connection<T, F>(
+    pool: &PgPool,
+    mut attempt: impl FnMut() -> F,
+) -> std::result::Result<T, sqlx::Error>
+where
+    F: std::future::Future<Output = std::result::Result<T, sqlx::Error>>,
+{
+    let mut lost = 0;
+    loop {
+        match attempt().await {
+            Err(e) if connection_closed(&e) && lost <= pool.options().get_max_connections() => {
+                lost += 1;
+                tracing::info!(error = %e, "pooled connection was closed; trying another");
+            }
+            done => return done,
+        }
+    }
+}
+
+/// Begins a PostgreSQL transaction with `sql` (`BEGIN …`) on a live connection (see
+/// [`on_live_connection`]).
+pub(crate) async fn begin_pg(
+    pool: &PgPool,
+    sql: impl Into<std::borrow::Cow<'static, str>>,
+) -> Result<sqlx::Transaction<'static, sqlx::Postgres>> {
+    let sql = sql.into();
+    Ok(on_live_connection(pool, || pool.begin_with(AssertSqlSafe(sql.clone()))).await?)
+}
+
+/// Whether an error says the connection itself is gone: the socket failed, or the server said it
+/// is closing it (`57P01` admin shutdown — a restart or `pg_terminate_backend` — or `57P02`, a
+/// crash), the notice a closed connection still holds for its next reader.
+fn connection_closed(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Io(_) => true,
+        sqlx::Error::Database(db) => matches!(db.code().as_deref(), Some("57P01" | "57P02")),
+        _ => false,
+    }
 }
 
 /// Whether the PostgreSQL cluster runs autovacuum (which keeps table statistics fresh).

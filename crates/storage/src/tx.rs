@@ -75,7 +75,7 @@ impl<'a> TenantScope<'a> {
                 let begin = format!(
                     "BEGIN ISOLATION LEVEL READ COMMITTED; SELECT set_config('app.tenant_id', '{tenant_str}', true)"
                 );
-                Tx::Pg(pool.begin_with(sqlx::AssertSqlSafe(begin)).await?)
+                Tx::Pg(crate::store::begin_pg(pool, begin).await?)
             }
         };
         Ok(TenantTx {
