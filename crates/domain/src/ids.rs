@@ -10,8 +10,8 @@ use uuid::Uuid;
 /// index keyed by them, so a write dirties the same few pages as the writes just before it
 /// instead of one random page per index, and a checkpoint or vacuum has fewer pages to write.
 /// Ids are not secrets: no capability rests on one being unguessable (tokens and session ids
-/// carry their own random secrets), and an id's creation time is no more than the row's
-/// `created_at`, which everyone who can see the id can see.
+/// carry their own random secrets). A row id's creation time is its row's `created_at`, shown to
+/// the same members who see the id; the tenant id, which travels further, stays random.
 pub fn time_ordered() -> Uuid {
     Uuid::now_v7()
 }
@@ -23,15 +23,18 @@ pub fn new_row_id() -> String {
 
 macro_rules! id_type {
     ($(#[$meta:meta])* $name:ident) => {
+        id_type!($(#[$meta])* $name, time_ordered);
+    };
+    ($(#[$meta:meta])* $name:ident, $fresh:path) => {
         $(#[$meta])*
         #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
         #[serde(transparent)]
         pub struct $name(Uuid);
 
         impl $name {
-            /// A fresh id (see [`time_ordered`]).
+            /// A fresh id (time-ordered unless said otherwise; see [`time_ordered`]).
             pub fn new() -> Self {
-                Self(time_ordered())
+                Self($fresh())
             }
             pub fn as_uuid(&self) -> Uuid {
                 self.0
@@ -73,8 +76,11 @@ macro_rules! id_type {
 }
 
 id_type!(
-    /// One practice (one business, one or more locations).
-    TenantId
+    /// One practice (one business, one or more locations). Random, not time-ordered: it travels
+    /// in invitation links, session cookies and API tokens, and would tell whoever holds one when
+    /// the practice signed up.
+    TenantId,
+    Uuid::new_v4
 );
 id_type!(
     /// A staff login identity.
@@ -129,5 +135,6 @@ mod time_order_tests {
         assert!(rows.windows(2).all(|w| w[0] < w[1]), "row ids (as text) are not in creation order");
         assert_eq!(rows[0].len(), 36);
         assert_eq!(AppointmentId::new().as_uuid().get_version_num(), 7);
+        assert_eq!(TenantId::new().as_uuid().get_version_num(), 4, "the tenant id stays random");
     }
 }
