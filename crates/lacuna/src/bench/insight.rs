@@ -54,6 +54,17 @@ fn memory_mib() -> (Option<f64>, Option<f64>) {
     (field("VmHWM:"), field("VmRSS:"))
 }
 
+/// CPU seconds (user + system, every thread) this process has used so far, from
+/// `/proc/self/stat` (counted in USER_HZ ticks, 1/100 s on Linux); `None` where that is missing.
+fn cpu_secs() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // After the command name (in parentheses, which may hold spaces) the fields run from the 3rd;
+    // utime and stime are the 14th and 15th.
+    let fields: Vec<&str> = stat.get(stat.rfind(')')? + 2..)?.split(' ').collect();
+    let ticks = |at: usize| fields.get(at)?.parse::<f64>().ok();
+    Some((ticks(11)? + ticks(12)?) / 100.0)
+}
+
 fn machine() -> String {
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
     let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
@@ -289,6 +300,14 @@ pub async fn insight(config: &crate::Config, opts: &InsightBenchOptions) -> anyh
                 d.ours_full_secs,
                 d.ours_full_secs / duck_full.max(1e-9)
             );
+            // CPU time moves less than wall time with what else the machine is doing (though a
+            // busy cache or memory bus still shows in it): a steadier figure for comparing builds.
+            if let (Some(ours), Some(duck)) = (d.ours_full_cpu_secs, d.cpu_secs) {
+                println!(
+                    "CPU time of the full run, every thread: ours {ours:.2}s, duckdb {duck:.2}s, ratio {:.2}",
+                    ours / duck.max(1e-9)
+                );
+            }
             println!(
                 "ratio ours / duckdb, data already in memory (ours: load + all four detectors from parsed events, \
                  {ours_secs:.3}s; duckdb: rebook query on its loaded table, {:.3}s) = {:.2}",
@@ -306,8 +325,12 @@ struct DuckFigures {
     load_secs: f64,
     query_secs: f64,
     rebook: u64,
+    /// DuckDB's CPU time (every thread) for read_csv and the query, if Python reported it.
+    cpu_secs: Option<f64>,
     /// Our full run over the same file.
     ours_full_secs: f64,
+    /// Its CPU time, every thread.
+    ours_full_cpu_secs: Option<f64>,
 }
 
 /// The rebook-due rule of `lacuna_insight::gaps` in SQL: per client and category, the last
@@ -347,7 +370,7 @@ path, now, sql = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 con = duckdb.connect()
 con.execute("SET enable_progress_bar = false")
 threads = con.execute("SELECT current_setting('threads')").fetchone()[0]
-t = time.perf_counter()
+t, c = time.perf_counter(), time.process_time()
 con.execute("""CREATE TABLE ev AS SELECT * FROM read_csv(?, header = true, columns = {
     'event_id': 'VARCHAR', 'kind': 'VARCHAR', 'client': 'VARCHAR', 'provider': 'VARCHAR',
     'category': 'VARCHAR', 'cycle_days': 'INTEGER', 'follow_up_days': 'INTEGER', 'price_band': 'VARCHAR',
@@ -358,7 +381,9 @@ load = time.perf_counter() - t
 t = time.perf_counter()
 n = con.execute(sql.replace("$now", str(now))).fetchone()[0]
 query = time.perf_counter() - t
-print(json.dumps({"version": duckdb.__version__, "threads": int(threads), "load": load, "query": query, "rebook": n}))
+cpu = time.process_time() - c
+print(json.dumps({"version": duckdb.__version__, "threads": int(threads), "load": load, "query": query, "rebook": n,
+                  "cpu": cpu}))
 "#;
 
 /// The CSV header: every field of an event, times in Unix seconds.
@@ -443,10 +468,14 @@ fn event_from_csv(line: &str) -> Option<InsightEvent> {
 /// into an event (every field through its validator), chunk by chunk, while the engine loads the
 /// chunks already read (deduplicating on a second thread, applying on this one) — so at no time do
 /// more than a few chunks of rows or events exist, and no byte or event is written to memory
-/// the process has not written before. Then the gaps. Returns seconds and the gap counts.
-fn ours_from_csv(path: &std::path::Path, now: &Timestamp) -> anyhow::Result<(f64, BTreeMap<&'static str, usize>)> {
+/// the process has not written before. Then the gaps. Returns seconds, CPU seconds (every thread) and the gap counts.
+fn ours_from_csv(
+    path: &std::path::Path,
+    now: &Timestamp,
+) -> anyhow::Result<(f64, Option<f64>, BTreeMap<&'static str, usize>)> {
     use std::sync::mpsc;
     let started = Instant::now();
+    let cpu_started = cpu_secs();
     let file = std::fs::File::open(path)?;
     // A guess at the number of rows, to size the engine's tables once: the demo's rows are
     // about 200 bytes.
@@ -470,12 +499,13 @@ fn ours_from_csv(path: &std::path::Path, now: &Timestamp) -> anyhow::Result<(f64
     let loaded = secs(started);
     let gaps = engine.gaps(now);
     let total = secs(started);
+    let cpu = cpu_secs().zip(cpu_started).map(|(end, start)| end - start);
     println!(
         "ours from the CSV, by phase: read + validate + load {loaded:.3}s (pipelined; the reader done after \
          {read:.3}s), gaps {:.3}s",
         total - loaded
     );
-    Ok((total, counts(&gaps)))
+    Ok((total, cpu, counts(&gaps)))
 }
 
 /// The reader of [`ours_from_csv`]: the file in blocks of 1 MiB, each block's whole lines turned
@@ -576,7 +606,7 @@ fn full_run(
         return Ok(None);
     }
     let now_ts = Timestamp::from_unix_seconds(now).context("the clock is outside 2000..2100")?;
-    let (ours_full_secs, from_csv) = ours_from_csv(path, &now_ts)?;
+    let (ours_full_secs, ours_full_cpu_secs, from_csv) = ours_from_csv(path, &now_ts)?;
     if &from_csv != expected {
         bail!("MISMATCH: gaps from the CSV file differ from gaps from the store ({from_csv:?} vs {expected:?})");
     }
@@ -590,7 +620,9 @@ fn full_run(
         load_secs: v["load"].as_f64().unwrap_or(0.0),
         query_secs: v["query"].as_f64().unwrap_or(0.0),
         rebook: v["rebook"].as_u64().context("duckdb gave no count")?,
+        cpu_secs: v["cpu"].as_f64(),
         ours_full_secs,
+        ours_full_cpu_secs,
     }))
 }
 
@@ -840,6 +872,27 @@ fn ts(unix: i64) -> anyhow::Result<Timestamp> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The process's CPU time is read, and grows with work done on another thread and this one.
+    #[test]
+    fn cpu_time_grows_with_work_on_any_thread() {
+        let before = cpu_secs().expect("/proc/self/stat");
+        let spin = || {
+            let until = Instant::now() + std::time::Duration::from_millis(300);
+            let mut x = 0u64;
+            while Instant::now() < until {
+                x = std::hint::black_box(x.wrapping_mul(31).wrapping_add(1));
+            }
+            x
+        };
+        let other = std::thread::spawn(spin);
+        spin();
+        let _ = other.join();
+        let used = cpu_secs().expect("/proc/self/stat") - before;
+        // Two threads spun 0.3 s each; on a loaded machine (tests run in parallel) they may have
+        // run much less than that, but never nothing (ticks are 10 ms).
+        assert!(used >= 0.05, "only {used}s of CPU counted");
+    }
 
     /// The CSV export reads back as the same events, in the same order, across block boundaries
     /// (several MiB of rows), with or without a newline after the last row, with CRLF line ends.
