@@ -297,6 +297,15 @@ impl Appointment {
         Some((booking.provider?, booking.starts?))
     }
 
+    /// What this appointment's state says it should have registered in the indexes.
+    fn derived_registered(&self, providers: &[ProviderPseudonym]) -> Registered {
+        Registered {
+            open: self.derived_open(),
+            holds: self.derived_holds(),
+            slot: self.slot_view(providers).map(|s| s.starts),
+        }
+    }
+
     /// The slot a cancellation freed: the cancel event's fields, else the booking's; only when
     /// the slot starts after the cancellation.
     fn slot_view<'a>(&'a self, providers: &'a [ProviderPseudonym]) -> Option<SlotView<'a>> {
@@ -589,13 +598,7 @@ impl GapEngine {
             ..
         } = self;
         let mut slots = Vec::new();
-        *registered = (appointments.iter())
-            .map(|a| Registered {
-                open: a.derived_open(),
-                holds: a.derived_holds(),
-                slot: a.slot_view(providers).map(|s| s.starts),
-            })
-            .collect();
+        *registered = appointments.iter().map(|a| a.derived_registered(providers)).collect();
         for ((index, appointment), registered) in (0u32..).zip(appointments.iter()).zip(registered.iter()) {
             if let Some((cat, starts)) = registered.open
                 && let Some(state) = clients.get_mut(appointment.client as usize)
@@ -983,8 +986,8 @@ impl GapEngine {
             return;
         }
         let Some(appointment) = self.appointments.get(index as usize) else { return };
-        let (open, holds) = (appointment.derived_open(), appointment.derived_holds());
-        let slot = appointment.slot_view(&self.providers).map(|s| s.starts);
+        let now_registered = appointment.derived_registered(&self.providers);
+        let Registered { open, holds, slot } = now_registered;
         let client = appointment.client;
         let Registered { open: old_open, holds: old_holds, slot: old_slot } =
             self.registered.get(index as usize).copied().unwrap_or_default();
@@ -1028,7 +1031,7 @@ impl GapEngine {
             }
         }
         if let Some(registered) = self.registered.get_mut(index as usize) {
-            *registered = Registered { open, holds, slot };
+            *registered = now_registered;
         }
     }
 
