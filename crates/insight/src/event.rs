@@ -288,17 +288,13 @@ const FIRST_SECOND: i64 = 946_684_800;
 const LAST_SECOND: i64 = 4_133_980_799;
 
 /// The text of a [`Timestamp`], built on the stack (at most 30 bytes).
-#[derive(Clone, Copy)]
-pub struct TimestampText {
-    len: u8,
-    bytes: [u8; 30],
-}
+#[derive(Clone)]
+pub struct TimestampText(Inline<30>);
 
 impl std::ops::Deref for TimestampText {
     type Target = str;
     fn deref(&self) -> &str {
-        // Written from ASCII digits and punctuation only; "" is never taken.
-        std::str::from_utf8(&self.bytes[..usize::from(self.len)]).unwrap_or("")
+        self.0.as_str()
     }
 }
 
@@ -310,7 +306,7 @@ impl fmt::Display for TimestampText {
 
 impl fmt::Debug for TimestampText {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Debug::fmt(&**self, f)
+        fmt::Debug::fmt(&self.0, f)
     }
 }
 
@@ -370,7 +366,8 @@ impl Timestamp {
                                     5051525354555657585960616263646566676869707172737475767778798081828384858687888990919293949596979899";
         let (days, rest) = (self.secs.div_euclid(86_400), self.secs.rem_euclid(86_400));
         let (year, month, day) = civil_from_days(days);
-        let mut out = TimestampText { len: 0, bytes: [0; 30] };
+        // Written straight into an `Inline`: ASCII digits and punctuation only.
+        let mut out = Inline { len: 20, bytes: [0; 30] };
         out.bytes[..20].copy_from_slice(b"0000-00-00T00:00:00Z");
         for (at, value) in [
             (0, year / 100),
@@ -387,8 +384,7 @@ impl Timestamp {
         }
         let count = self.digits.count();
         if count == 0 {
-            out.len = 20;
-            return out;
+            return TimestampText(out);
         }
         // `.` and the first `count` of the nine digits of the nanoseconds, then `Z`.
         out.bytes[19] = b'.';
@@ -399,7 +395,7 @@ impl Timestamp {
         }
         out.bytes[20 + count] = b'Z';
         out.len = u8::try_from(21 + count).unwrap_or(20);
-        out
+        TimestampText(out)
     }
 
     /// Whole seconds since the Unix epoch (any fraction is dropped).
