@@ -468,7 +468,8 @@ fn event_from_csv(line: &str) -> Option<InsightEvent> {
 /// into an event (every field through its validator), chunk by chunk, while the engine loads the
 /// chunks already read (deduplicating on a second thread, applying on this one) — so at no time do
 /// more than a few chunks of rows or events exist, and no byte or event is written to memory
-/// the process has not written before. Then the gaps. Returns seconds, CPU seconds (every thread) and the gap counts.
+/// the process has not written before. Then the gaps. Returns seconds, CPU seconds (every
+/// thread) and the gap counts.
 fn ours_from_csv(
     path: &std::path::Path,
     now: &Timestamp,
