@@ -445,3 +445,29 @@ fn many_cancellations_give_the_same_slot_fills_as_a_full_scan() {
     }
     assert!(slot_fills >= 2_000, "the streams must free many slots: {slot_fills} slot fills");
 }
+
+/// Enough clients due for a rebook that `gaps` builds and sorts them on two threads (from 4,096
+/// rebook gaps on): the two sorted parts, merged, must be exactly the one-thread result, which is
+/// what a full scan and a full recompute give.
+#[test]
+fn many_gaps_built_on_two_threads_equal_a_full_scan() {
+    let mut events = Vec::new();
+    for seed in 1..=3_000 {
+        events.extend(Generator::new(seed).stream().0);
+    }
+    let now = ts(430 * DAY_SECS);
+    let bulk = GapEngine::from_events(&events);
+    let gaps = bulk.gaps(&now);
+    let rebook = gaps.iter().filter(|g| g.kind == GapKind::RebookDue).count();
+    let others = gaps.len() - rebook;
+    assert!(rebook >= 4_096, "only {rebook} rebook gaps: the two-thread path is not exercised");
+    println!("{rebook} rebook gaps, {others} others");
+    assert!(gaps.iter().any(|g| g.kind != GapKind::RebookDue), "only rebook gaps");
+    assert_eq!(gaps, bulk.gaps_by_scan(&now), "indexed gaps differ from a scan");
+    assert_eq!(gaps, GapEngine::recompute(&events, &now), "indexed gaps differ from a recompute");
+    let mut one_by_one = GapEngine::new();
+    for e in &events {
+        one_by_one.apply(e);
+    }
+    assert_eq!(gaps, one_by_one.gaps(&now), "a bulk load and one event at a time differ");
+}

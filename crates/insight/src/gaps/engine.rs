@@ -53,6 +53,9 @@ impl Seen {
 /// Events per chunk of a bulk load ([`GapEngine::from_chunks`]).
 pub const LOAD_CHUNK: usize = 1 << 14;
 
+/// From this many rebook-due gaps on, [`GapEngine::gaps`] builds and sorts the gaps on two threads.
+const PARALLEL_GAPS: usize = 4096;
+
 /// From this many open freed slots on, [`GapEngine::gaps`] ranks them on two threads.
 const PARALLEL_SLOTS: usize = 64;
 
@@ -416,6 +419,114 @@ impl Membership {
     }
 }
 
+/// Two runs sorted by [`Gap::rank_cmp`] merged into one, stably: on ties, `first`'s gap first.
+fn merge_sorted(first: Vec<Gap>, second: Vec<Gap>) -> Vec<Gap> {
+    let mut out = Vec::with_capacity(first.len() + second.len());
+    let (mut a, mut b) = (first.into_iter().peekable(), second.into_iter().peekable());
+    loop {
+        let take_second = match (a.peek(), b.peek()) {
+            (Some(x), Some(y)) => y.rank_cmp(x) == std::cmp::Ordering::Less,
+            (Some(_), None) => false,
+            (None, Some(_)) => true,
+            (None, None) => break,
+        };
+        out.extend(if take_second { b.next() } else { a.next() });
+    }
+    out
+}
+
+/// The parts of an engine a treatment (a completed visit) is counted in.
+struct Treatments<'a> {
+    clients: &'a mut Vec<ClientState>,
+    provider_clients: &'a mut Vec<Vec<u32>>,
+    treated: &'a mut [Vec<u32>; CATEGORIES],
+}
+
+impl Treatments<'_> {
+    fn record(&mut self, visit: &Visit) {
+        let Visit { client, key, ref info, follow_up_days } = *visit;
+        let Some(state) = self.clients.get_mut(client as usize) else { return };
+        let slot_time = info.starts.unwrap_or(key.at);
+        state.visits += 1;
+        state.last_treatment = max_opt(state.last_treatment, key.at);
+        if let Some(provider) = info.provider {
+            match state.providers.iter_mut().find(|(p, _)| *p == provider) {
+                Some((_, n)) => *n += 1,
+                None => {
+                    state.providers.push((provider, 1));
+                    if let Some(clients) = self.provider_clients.get_mut(provider as usize) {
+                        clients.push(client);
+                    }
+                }
+            }
+        }
+        state.weekdays[weekday(slot_time)] += 1;
+        state.hours[hour(slot_time)] += 1;
+        let cat = state.category_mut(info.category);
+        let first = cat.treatments == 0;
+        cat.treatments += 1;
+        keep_latest(&mut cat.last, key, Treatment { follow_up_days, band: info.band });
+        if let Some(cycle) = info.cycle_days {
+            keep_latest(&mut cat.cycle_days, key, cycle);
+        }
+        if let Some(band) = info.band {
+            keep_latest(&mut cat.band, key, band);
+        }
+        if first && let Some(treated) = self.treated.get_mut(usize::from(info.category)) {
+            treated.push(client);
+        }
+    }
+}
+
+/// The visits of a bulk load grouped by client (a stable counting sort, O(visits)), so that each
+/// client's state stays in cache while its visits are counted.
+fn grouped_by_client(visits: Vec<Visit>, clients: usize) -> impl Iterator<Item = Visit> {
+    let mut starts = vec![0usize; clients + 1];
+    for visit in &visits {
+        if let Some(n) = starts.get_mut(visit.client as usize + 1) {
+            *n += 1;
+        }
+    }
+    for i in 1..starts.len() {
+        starts[i] += starts[i - 1];
+    }
+    let mut grouped: Vec<Option<Visit>> = vec![None; visits.len()];
+    for visit in visits {
+        let Some(at) = starts.get_mut(visit.client as usize) else { continue };
+        if let Some(slot) = grouped.get_mut(*at) {
+            *slot = Some(visit);
+            *at += 1;
+        }
+    }
+    grouped.into_iter().flatten()
+}
+
+/// What the appointments register in the engine's indexes, derived from their state alone.
+struct Registrations {
+    /// Per appointment.
+    registered: Vec<Registered>,
+    /// Open bookings per (provider, start).
+    held: FastMap<(u32, i64), u32>,
+    /// (slot start, appointment) of the freed slots.
+    slot_index: BTreeSet<(i64, u32)>,
+}
+
+fn registrations(appointments: &[Appointment], providers: &[ProviderPseudonym]) -> Registrations {
+    let registered: Vec<Registered> = appointments.iter().map(|a| a.derived_registered(providers)).collect();
+    let mut held: FastMap<(u32, i64), u32> = FastMap::default();
+    let mut slots = Vec::new();
+    for (index, r) in (0u32..).zip(&registered) {
+        if let Some(holds) = r.holds {
+            *held.entry(holds).or_default() += 1;
+        }
+        if let Some(starts) = r.slot {
+            slots.push((starts, index));
+        }
+    }
+    // `BTreeSet::from_iter` sorts once and builds the tree in one pass.
+    Registrations { registered, held, slot_index: slots.into_iter().collect() }
+}
+
 /// Sizes of an engine, for monitoring and benchmarks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct EngineStats {
@@ -558,60 +669,45 @@ impl GapEngine {
             // The dedup thread only inserts into two tables; should it ever panic, so do we.
             Err(panic) => std::panic::resume_unwind(panic),
         };
-        // Counting sort of the visits by client: stable, O(visits).
-        let mut starts = vec![0usize; engine.clients.len() + 1];
-        for visit in &visits {
-            starts[visit.client as usize + 1] += 1;
-        }
-        for i in 1..starts.len() {
-            starts[i] += starts[i - 1];
-        }
-        let mut grouped: Vec<Option<Visit>> = vec![None; visits.len()];
-        for visit in visits {
-            let at = &mut starts[visit.client as usize];
-            grouped[*at] = Some(visit);
-            *at += 1;
-        }
-        for visit in grouped.into_iter().flatten() {
-            engine.record_treatment(&visit);
-        }
-        engine.reindex();
+        // What is left runs on two threads, on disjoint parts of the engine: the treatments
+        // (counted per client, into the clients' state) on this one, and on the other what the
+        // appointments register (derived from the appointments alone). Then the windows.
+        let registrations = {
+            let GapEngine { clients, providers, appointments, provider_clients, treated, .. } = &mut engine;
+            let side = std::thread::scope(|scope| {
+                let side = scope.spawn(|| registrations(appointments, providers));
+                let mut treatments = Treatments { clients, provider_clients, treated };
+                for visit in grouped_by_client(visits, treatments.clients.len()) {
+                    treatments.record(&visit);
+                }
+                side.join()
+            });
+            match side {
+                Ok(side) => side,
+                // It only reads the appointments; should it ever panic, so do we.
+                Err(panic) => std::panic::resume_unwind(panic),
+            }
+        };
+        engine.reindex(registrations);
         engine
     }
 
     /// Derives every open booking, held slot, freed slot and window from the state and builds the
     /// indexes from them: the end of a deferred load. Every index and "as indexed" field is empty
-    /// before (a deferred load touches none).
-    fn reindex(&mut self) {
+    /// before (a deferred load touches none). `registrations` are the appointments' (see
+    /// [`registrations`]).
+    fn reindex(&mut self, registrations: Registrations) {
         self.deferred = false;
-        let Self {
-            clients,
-            providers,
-            appointments,
-            registered,
-            memberships,
-            held,
-            rebook_index,
-            follow_up_index,
-            lapse_index,
-            slot_index,
-            ..
-        } = self;
-        let mut slots = Vec::new();
-        *registered = appointments.iter().map(|a| a.derived_registered(providers)).collect();
-        for ((index, appointment), registered) in (0u32..).zip(appointments.iter()).zip(registered.iter()) {
+        let Registrations { registered, held, slot_index } = registrations;
+        for (appointment, registered) in self.appointments.iter().zip(&registered) {
             if let Some((cat, starts)) = registered.open
-                && let Some(state) = clients.get_mut(appointment.client as usize)
+                && let Some(state) = self.clients.get_mut(appointment.client as usize)
             {
                 state.category_mut(cat).open_starts.push(starts);
             }
-            if let Some(holds) = registered.holds {
-                *held.entry(holds).or_default() += 1;
-            }
-            if let Some(starts) = registered.slot {
-                slots.push((starts, index));
-            }
         }
+        (self.registered, self.held, self.slot_index) = (registered, held, slot_index);
+        let Self { clients, memberships, rebook_index, follow_up_index, lapse_index, .. } = self;
         let (mut rebook, mut follow_up) = (Vec::new(), Vec::new());
         for (client, state) in (0u32..).zip(clients.iter_mut()) {
             for cat in &mut state.categories {
@@ -637,7 +733,6 @@ impl GapEngine {
         *rebook_index = rebook.into_iter().collect();
         *follow_up_index = follow_up.into_iter().collect();
         *lapse_index = lapse.into_iter().collect();
-        *slot_index = slots.into_iter().collect();
     }
 
     /// Builds the state from scratch — events deduplicated and applied in time order — and
@@ -691,10 +786,43 @@ impl GapEngine {
     /// treated in its category). `now` is expected to be at or after the events applied.
     pub fn gaps(&self, now: &Timestamp) -> Vec<Gap> {
         let now = now.unix_seconds();
-        let mut gaps = Vec::new();
-        for &(_, client, cat) in self.rebook_index.range(..=(now, u32::MAX, u8::MAX)) {
-            gaps.extend(self.rebook_gap(client, cat, now));
+        let rebook: Vec<(u32, u8)> =
+            self.rebook_index.range(..=(now, u32::MAX, u8::MAX)).map(|&(_, client, cat)| (client, cat)).collect();
+        let rebook_gaps = |part: &[(u32, u8)]| -> Vec<Gap> {
+            part.iter().filter_map(|&(c, cat)| self.rebook_gap(c, cat, now)).collect()
+        };
+        // With many gaps, two threads, each building and sorting one part: the rebook gaps are
+        // split so that the parts are about even (the second one takes the other detectors'). The
+        // sorted parts are merged stably, first part first on ties: exactly the result of sorting
+        // all of them in the one-thread order (rebook, follow-up, lapsing, slot fill).
+        if rebook.len() >= PARALLEL_GAPS {
+            let (first, second) = rebook.split_at(rebook.len() / 2 + rebook.len() / 8);
+            let (a, b) = std::thread::scope(|scope| {
+                let other = scope.spawn(|| {
+                    let mut gaps = rebook_gaps(second);
+                    self.other_gaps(now, &mut gaps);
+                    gaps.sort_by(Gap::rank_cmp);
+                    gaps
+                });
+                let mut mine = rebook_gaps(first);
+                mine.sort_by(Gap::rank_cmp);
+                (mine, other.join())
+            });
+            let b = match b {
+                Ok(b) => b,
+                Err(panic) => std::panic::resume_unwind(panic),
+            };
+            return merge_sorted(a, b);
         }
+        let mut gaps = rebook_gaps(&rebook);
+        self.other_gaps(now, &mut gaps);
+        gaps.sort_by(Gap::rank_cmp);
+        gaps
+    }
+
+    /// The gaps besides rebook due, unsorted, appended to `gaps`: follow-up due, lapsing
+    /// members, slot fill.
+    fn other_gaps(&self, now: i64, gaps: &mut Vec<Gap>) {
         for &(_, client, cat) in self.follow_up_index.range((now + 1, 0, 0)..) {
             let state = self.clients.get(client as usize).and_then(|c| c.category(cat));
             if state.and_then(|s| s.follow_up).is_some_and(|(from, _)| from <= now) {
@@ -739,8 +867,6 @@ impl GapEngine {
         } else {
             gaps.extend(rank(&slots));
         }
-        gaps.sort_by(Gap::rank_cmp);
-        gaps
     }
 
     /// The same result as [`GapEngine::gaps`], computed by scanning every client, membership and
@@ -918,37 +1044,8 @@ impl GapEngine {
     }
 
     fn record_treatment(&mut self, visit: &Visit) {
-        let Visit { client, key, ref info, follow_up_days } = *visit;
-        let Some(state) = self.clients.get_mut(client as usize) else { return };
-        let slot_time = info.starts.unwrap_or(key.at);
-        state.visits += 1;
-        state.last_treatment = max_opt(state.last_treatment, key.at);
-        if let Some(provider) = info.provider {
-            match state.providers.iter_mut().find(|(p, _)| *p == provider) {
-                Some((_, n)) => *n += 1,
-                None => {
-                    state.providers.push((provider, 1));
-                    if let Some(clients) = self.provider_clients.get_mut(provider as usize) {
-                        clients.push(client);
-                    }
-                }
-            }
-        }
-        state.weekdays[weekday(slot_time)] += 1;
-        state.hours[hour(slot_time)] += 1;
-        let cat = state.category_mut(info.category);
-        let first = cat.treatments == 0;
-        cat.treatments += 1;
-        keep_latest(&mut cat.last, key, Treatment { follow_up_days, band: info.band });
-        if let Some(cycle) = info.cycle_days {
-            keep_latest(&mut cat.cycle_days, key, cycle);
-        }
-        if let Some(band) = info.band {
-            keep_latest(&mut cat.band, key, band);
-        }
-        if first && let Some(treated) = self.treated.get_mut(usize::from(info.category)) {
-            treated.push(client);
-        }
+        let Self { clients, provider_clients, treated, .. } = self;
+        Treatments { clients, provider_clients, treated }.record(visit);
     }
 
     /// Re-derives a client category's windows and moves its index entries.
@@ -1393,5 +1490,43 @@ impl<'e, 's> SlotRanker<'e, 's> {
                 score: r.score,
             })
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn gap(client: &str, score: f64, evidence: &str) -> Gap {
+        Gap {
+            kind: GapKind::RebookDue,
+            client: ClientPseudonym::parse(client).expect("pseudonym"),
+            service_category: Some(ServiceCategory::Filler),
+            slot: None,
+            membership: None,
+            evidence: evidence.into(),
+            revenue_at_stake_minor: 0,
+            score,
+        }
+    }
+
+    /// The merge of two sorted parts is the stable sort of the first part followed by the second.
+    #[test]
+    fn merging_sorted_parts_equals_sorting_them_together() {
+        let a = "p_aaaaaaaaaaaaaaaaaaaaaaaaaa";
+        let b = "p_bbbbbbbbbbbbbbbbbbbbbbbbbb";
+        let first = vec![gap(a, 0.9, "first"), gap(b, 0.5, "first"), gap(a, 0.1, "first")];
+        let second = vec![gap(b, 0.9, "second"), gap(b, 0.5, "second"), gap(a, 0.5, "second")];
+        let mut expected: Vec<Gap> = first.iter().chain(&second).cloned().collect();
+        expected.sort_by(Gap::rank_cmp);
+        let (mut x, mut y) = (first, second);
+        x.sort_by(Gap::rank_cmp);
+        y.sort_by(Gap::rank_cmp);
+        let merged = merge_sorted(x, y);
+        assert_eq!(merged, expected);
+        // Ties (same score, kind and client) keep the first part's gap first.
+        let evidence: Vec<&str> = merged.iter().filter(|g| g.score == 0.5).map(|g| g.evidence.as_str()).collect();
+        assert_eq!(evidence, ["second", "first", "second"]);
+        assert!(merge_sorted(Vec::new(), Vec::new()).is_empty());
     }
 }
