@@ -418,7 +418,9 @@ fn export_csv(events: &[InsightEvent], path: &std::path::Path) -> anyhow::Result
         );
         out.write_all(line.as_bytes())?;
     }
-    out.flush()?;
+    // On disk before either side is timed: otherwise the kernel writes the fresh file back
+    // while the first reader (DuckDB) runs, and that side alone pays for it.
+    out.into_inner().map_err(|e| e.into_error())?.sync_all()?;
     Ok(())
 }
 
