@@ -105,7 +105,7 @@ macro_rules! in_tx {
             }
             Pool::Postgres(p) => {
                 #[allow(unused_mut)]
-                let mut $tx = begin_pg(p, $tenant).await?;
+                let mut $tx = crate::store::begin_tenant_pg(p, $tenant).await?;
                 let out = $body;
                 $tx.commit().await?;
                 out
@@ -605,12 +605,6 @@ pub async fn sqlite_restore_from_snapshot(snapshot: &Path, insight_db: &Path) ->
     }
     std::fs::rename(&fresh, insight_db).map_err(|e| StorageError::Setup(format!("replacing insight.db: {e}")))?;
     Ok(true)
-}
-
-async fn begin_pg(pool: &PgPool, tenant: &str) -> Result<sqlx::Transaction<'static, sqlx::Postgres>> {
-    let mut tx = crate::store::begin_pg(pool, "BEGIN").await?;
-    sqlx::query("SELECT set_config('app.tenant_id', $1, true)").bind(tenant).execute(&mut *tx).await?;
-    Ok(tx)
 }
 
 /// Owner: creates the schema, its tables with forced row-level security, and the role with

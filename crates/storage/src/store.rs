@@ -420,6 +420,24 @@ pub(crate) async fn begin_pg(
     Ok(on_live_connection(pool, || pool.begin_with(AssertSqlSafe(sql.clone()))).await?)
 }
 
+/// A PostgreSQL transaction for one tenant: `BEGIN` and the transaction-local tenant setting
+/// that row-level security reads travel in one round trip (a simple-query batch cannot take bind
+/// parameters). `tenant` is a `TenantId`'s canonical UUID text, so it holds only hex digits and
+/// hyphens; checked anyway. Transaction-local: a pooled connection never carries it into another
+/// request. READ COMMITTED explicitly, whatever the server's default: a booking's overlap check
+/// relies on each statement seeing what committed before it (after the provider's row lock), not
+/// a snapshot from the transaction's start.
+pub(crate) async fn begin_tenant_pg(pool: &PgPool, tenant: &str) -> Result<sqlx::Transaction<'static, sqlx::Postgres>> {
+    if !tenant.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-') {
+        return Err(crate::StorageError::Corrupt("tenant id is not a UUID".into()));
+    }
+    begin_pg(
+        pool,
+        format!("BEGIN ISOLATION LEVEL READ COMMITTED; SELECT set_config('app.tenant_id', '{tenant}', true)"),
+    )
+    .await
+}
+
 /// Whether an error says the connection itself is gone: the socket failed, or the server said it
 /// is closing it (`57P01` admin shutdown — a restart or `pg_terminate_backend` — or `57P02`, a
 /// crash), the notice a closed connection still holds for its next reader.

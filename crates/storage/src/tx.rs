@@ -61,22 +61,7 @@ impl<'a> TenantScope<'a> {
                 };
                 Tx::Sqlite(t)
             }
-            Pools::Postgres(pool) => {
-                // BEGIN and the transaction-local tenant setting travel in one round trip (a
-                // simple-query batch cannot take bind parameters). The text is a `TenantId`'s
-                // canonical UUID form, so it can only hold hex digits and hyphens; checked anyway.
-                // Transaction-local: a pooled connection never carries it into another request.
-                if !tenant_str.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-') {
-                    return Err(crate::StorageError::Corrupt("tenant id is not a UUID".into()));
-                }
-                // READ COMMITTED explicitly, whatever the server's default: a booking's overlap
-                // check relies on each statement seeing what committed before it (after the
-                // provider's row lock), not a snapshot from the transaction's start.
-                let begin = format!(
-                    "BEGIN ISOLATION LEVEL READ COMMITTED; SELECT set_config('app.tenant_id', '{tenant_str}', true)"
-                );
-                Tx::Pg(crate::store::begin_pg(pool, begin).await?)
-            }
+            Pools::Postgres(pool) => Tx::Pg(crate::store::begin_tenant_pg(pool, &tenant_str).await?),
         };
         Ok(TenantTx {
             tx,
