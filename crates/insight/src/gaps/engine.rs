@@ -419,6 +419,20 @@ impl Membership {
     }
 }
 
+/// Runs `side` on another thread while `here` runs on this one, and returns both results. A
+/// panic on either thread carries on in the caller, after the other has finished.
+fn on_two_threads<A: Send, B>(side: impl FnOnce() -> A + Send, here: impl FnOnce() -> B) -> (A, B) {
+    let (a, b) = std::thread::scope(|scope| {
+        let side = scope.spawn(side);
+        let b = here();
+        (side.join(), b)
+    });
+    match a {
+        Ok(a) => (a, b),
+        Err(panic) => std::panic::resume_unwind(panic),
+    }
+}
+
 /// Two runs sorted by [`Gap::rank_cmp`] merged into one, stably: on ties, `first`'s gap first.
 fn merge_sorted(first: Vec<Gap>, second: Vec<Gap>) -> Vec<Gap> {
     let mut out = Vec::with_capacity(first.len() + second.len());
@@ -630,27 +644,28 @@ impl GapEngine {
         let mut client_index = std::mem::take(&mut engine.client_index);
         let chunks = chunks.into_iter();
         let (send, receive) = std::sync::mpsc::sync_channel::<(C, Vec<u32>)>(4);
-        let tables = std::thread::scope(|scope| {
-            // Dropped if this thread unwinds, so that the other one, blocked on a full channel,
-            // ends and the scope can end too.
-            let receive = receive;
-            let dedup = scope.spawn(move || {
-                for chunk in chunks {
-                    let clients = (chunk.as_ref().iter())
-                        .map(|e| {
-                            let e = e.borrow();
-                            if !seen.insert(&e.event_id) {
-                                return STALE;
-                            }
-                            number(&mut client_index, e.client.clone()).0
-                        })
-                        .collect();
-                    if send.send((chunk, clients)).is_err() {
-                        break;
-                    }
+        let dedup = move || {
+            for chunk in chunks {
+                let clients = (chunk.as_ref().iter())
+                    .map(|e| {
+                        let e = e.borrow();
+                        if !seen.insert(&e.event_id) {
+                            return STALE;
+                        }
+                        number(&mut client_index, e.client.clone()).0
+                    })
+                    .collect();
+                if send.send((chunk, clients)).is_err() {
+                    break;
                 }
-                (seen, client_index)
-            });
+            }
+            (seen, client_index)
+        };
+        // The dedup thread only inserts into two tables; should it ever panic, so do we.
+        ((engine.seen, engine.client_index), ()) = on_two_threads(dedup, || {
+            // `receive` is moved in: dropped if this thread unwinds, so that the other one,
+            // blocked on a full channel, ends and the scope can end too.
+            let receive = receive;
             for (chunk, clients) in receive.iter() {
                 for (event, client) in chunk.as_ref().iter().zip(clients).filter(|(_, c)| *c != STALE) {
                     let event = event.borrow();
@@ -662,32 +677,21 @@ impl GapEngine {
                 }
                 recycle(chunk);
             }
-            dedup.join()
         });
-        (engine.seen, engine.client_index) = match tables {
-            Ok(tables) => tables,
-            // The dedup thread only inserts into two tables; should it ever panic, so do we.
-            Err(panic) => std::panic::resume_unwind(panic),
-        };
         // What is left runs on two threads, on disjoint parts of the engine: the treatments
         // (counted per client, into the clients' state) on this one, and on the other what the
-        // appointments register (derived from the appointments alone). Then the windows.
-        let registrations = {
-            let GapEngine { clients, providers, appointments, provider_clients, treated, .. } = &mut engine;
-            let side = std::thread::scope(|scope| {
-                let side = scope.spawn(|| registrations(appointments, providers));
+        // appointments register (derived from the appointments alone; it only reads them). Then
+        // the windows.
+        let GapEngine { clients, providers, appointments, provider_clients, treated, .. } = &mut engine;
+        let (registrations, ()) = on_two_threads(
+            || registrations(appointments, providers),
+            || {
                 let mut treatments = Treatments { clients, provider_clients, treated };
                 for visit in grouped_by_client(visits, treatments.clients.len()) {
                     treatments.record(&visit);
                 }
-                side.join()
-            });
-            match side {
-                Ok(side) => side,
-                // It only reads the appointments; should it ever panic, so do we.
-                Err(panic) => std::panic::resume_unwind(panic),
-            }
-        };
+            },
+        );
         engine.reindex(registrations);
         engine
     }
@@ -797,22 +801,20 @@ impl GapEngine {
         // all of them in the one-thread order (rebook, follow-up, lapsing, slot fill).
         if rebook.len() >= PARALLEL_GAPS {
             let (first, second) = rebook.split_at(rebook.len() / 2 + rebook.len() / 8);
-            let (a, b) = std::thread::scope(|scope| {
-                let other = scope.spawn(|| {
+            let (theirs, mine) = on_two_threads(
+                || {
                     let mut gaps = rebook_gaps(second);
                     self.other_gaps(now, &mut gaps);
                     gaps.sort_by(Gap::rank_cmp);
                     gaps
-                });
-                let mut mine = rebook_gaps(first);
-                mine.sort_by(Gap::rank_cmp);
-                (mine, other.join())
-            });
-            let b = match b {
-                Ok(b) => b,
-                Err(panic) => std::panic::resume_unwind(panic),
-            };
-            return merge_sorted(a, b);
+                },
+                || {
+                    let mut mine = rebook_gaps(first);
+                    mine.sort_by(Gap::rank_cmp);
+                    mine
+                },
+            );
+            return merge_sorted(mine, theirs);
         }
         let mut gaps = rebook_gaps(&rebook);
         self.other_gaps(now, &mut gaps);
@@ -854,16 +856,9 @@ impl GapEngine {
         // result is exactly the one-thread result).
         if slots.len() >= PARALLEL_SLOTS {
             let (first, second) = slots.split_at(slots.len() / 2);
-            let (a, b) = std::thread::scope(|scope| {
-                let other = scope.spawn(|| rank(second));
-                let mine = rank(first);
-                (mine, other.join())
-            });
-            gaps.extend(a);
-            match b {
-                Ok(b) => gaps.extend(b),
-                Err(panic) => std::panic::resume_unwind(panic),
-            }
+            let (theirs, mine) = on_two_threads(|| rank(second), || rank(first));
+            gaps.extend(mine);
+            gaps.extend(theirs);
         } else {
             gaps.extend(rank(&slots));
         }
