@@ -18,6 +18,7 @@ impl Accounts {
     pub async fn audit_events(&self, p: &Principal, mut filter: AuditFilter) -> Result<Vec<AuditEvent>, AccountError> {
         p.require(Permission::AuditRead)?;
         filter.limit = filter.limit.clamp(1, 1000);
+        self.store.chain_audit(p.tenant, &self.audit_key).await?;
         let mut tx = self.store.tenant(p.tenant).read().await?;
         Ok(tx.audit_events(&filter).await?)
     }
@@ -25,12 +26,18 @@ impl Accounts {
     /// The whole trail in chain order, a page at a time (for exports).
     pub async fn audit_page(&self, p: &Principal, after_seq: i64) -> Result<Vec<AuditEvent>, AccountError> {
         p.require(Permission::AuditRead)?;
+        if after_seq == 0 {
+            self.store.chain_audit(p.tenant, &self.audit_key).await?;
+        }
         let mut tx = self.store.tenant(p.tenant).read().await?;
         Ok(tx.audit_chain_page(after_seq, PAGE).await?)
     }
 
     /// Verifies one tenant's chain from the first event to the recorded head.
     pub async fn verify_audit_chain(&self, tenant: TenantId) -> Result<ChainReport, AccountError> {
+        // Entries committed but not yet linked are chained first; any whose seal fails (written
+        // or altered without the key) stays unchained and breaks the report.
+        let unsealed = self.store.chain_audit(tenant, &self.audit_key).await?;
         let t = tenant.to_string();
         let mut verifier = ChainVerifier::new(&self.audit_key, &t);
         // The next page is read while this one is verified (reading and hashing overlap).
@@ -72,7 +79,12 @@ impl Accounts {
             }
         }
         let head = self.store.tenant(tenant).read().await?.audit_head().await?;
-        let broken = verifier.finish(head).err();
+        let broken = verifier.finish(head).err().or_else(|| {
+            (unsealed > 0).then(|| BrokenLink {
+                seq: verifier.verified as i64 + 1,
+                reason: "an unchained entry fails its seal (forged or altered)",
+            })
+        });
         Ok(ChainReport { tenant, events: verifier.verified, broken })
     }
 

@@ -425,6 +425,14 @@ impl AuditKey {
         m.finalize().into_bytes().into()
     }
 
+    /// Whether `tag` is the HMAC-SHA256 of `data` (compared in constant time).
+    pub fn verify(&self, data: &[u8], tag: &[u8]) -> bool {
+        use hmac::{Hmac, Mac};
+        let mut m = <Hmac<Sha256> as Mac>::new_from_slice(&self.key).unwrap_or_else(|_| unreachable!("any key length"));
+        m.update(data);
+        m.verify_slice(tag).is_ok()
+    }
+
     /// A keyed HMAC state prepared once, for verifying many entries (each MAC clones it instead
     /// of re-deriving the inner and outer pads).
     pub fn prepared(&self) -> PreparedMac {

@@ -14,7 +14,8 @@ use sqlx::Connection;
 both_backends!(
     account_actions_are_audited_and_exportable,
     tampering_is_detected_by_verify,
-    two_processes_and_abandoned_transactions_keep_one_chain
+    two_processes_and_abandoned_transactions_keep_one_chain,
+    unchained_entries_are_sealed_linked_once_and_recovered
 );
 
 async fn account_actions_are_audited_and_exportable(b: Backend) {
@@ -211,9 +212,9 @@ async fn tampering_is_detected_by_verify(b: Backend) {
     let _ = Method::GET;
 }
 
-/// The server keeps each tenant's chain head in memory between commits. A second process on the
-/// same database (its own services, its own cache) appending concurrently, and a transaction
-/// that queued an audit event but was dropped, must still leave one unbroken chain.
+/// Entries are written unchained and linked after commit by the tenant's chainer. A second
+/// process on the same database (its own chainer) appending concurrently, and a transaction that
+/// queued an audit event but was dropped, must still leave one unbroken chain.
 async fn two_processes_and_abandoned_transactions_keep_one_chain(b: Backend) {
     use lacuna_storage::audit::NewAuditEvent;
     let app = TestApp::spawn(b).await;
@@ -230,13 +231,10 @@ async fn two_processes_and_abandoned_transactions_keep_one_chain(b: Backend) {
             ..Default::default()
         }
     }
-    // Sequential writes through the server advance the head from its cache (no locking read).
-    let hits = app.app.store.audit_head_cache_hits();
     for i in 0..3 {
         let body = json!({"email": format!("seq{i}@example.com"), "name": "S", "role": "provider"});
         assert_eq!(app.post("/api/v1/members", &owner, body).await.status, StatusCode::CREATED);
     }
-    assert!(app.app.store.audit_head_cache_hits() >= hits + 2, "the cached head was not used");
     // Abandoned: queued, then dropped without commit. Nothing is written.
     {
         let mut tx = app.app.store.tenant(tenant).write().await.unwrap();
@@ -279,4 +277,73 @@ async fn two_processes_and_abandoned_transactions_keep_one_chain(b: Backend) {
     assert_eq!(app.owner_count("SELECT 1 FROM audit_events WHERE action = 'test.other_0'").await, 0);
     assert_eq!(app.owner_count("SELECT 1 FROM audit_events WHERE action LIKE 'test.other_%'").await, 13);
     other.store.close().await;
+}
+
+/// An entry is committed unchained with its seal and linked after the commit. One whose process
+/// died in between is linked by the next reader; one written without the key (a forged seal) is
+/// never linked and breaks verification; a copy of a genuine one cannot be inserted; a linked row
+/// can never change again, and an unchained one only by being linked.
+async fn unchained_entries_are_sealed_linked_once_and_recovered(b: Backend) {
+    use lacuna_storage::audit::{NewAuditEvent, seal};
+    let app = TestApp::spawn(b).await;
+    let owner = app.signup("Spa", "owner@example.com").await;
+    let tenant: lacuna_domain::TenantId = owner.tenant_id.parse().unwrap();
+    let t = &owner.tenant_id;
+    let accounts = &app.app.state.accounts;
+    let before = accounts.verify_audit_chain(tenant).await.unwrap();
+    assert!(before.broken.is_none() && before.events >= 1, "{before:?}");
+    let unchained = format!("SELECT 1 FROM audit_events WHERE tenant_id = '{t}' AND seq IS NULL");
+    assert_eq!(app.owner_count(&unchained).await, 0, "a reader found entries still unchained");
+
+    // A genuine entry committed by a process that died before chaining it.
+    let key = accounts.keyring().audit_key();
+    let e = NewAuditEvent {
+        occurred_at: 1_800_000_000,
+        actor: "system".into(),
+        action: "test.orphan".into(),
+        scope: "{}".into(),
+        ..Default::default()
+    };
+    let entry_id = "6f1d3c1e-0000-4000-8000-000000000001";
+    let insert = |entry_id: &str, seal: &[u8]| {
+        format!(
+            "INSERT INTO audit_events (tenant_id, occurred_at, actor, action, scope, entry_id, seal)
+             VALUES ('{t}', {}, 'system', '{}', '{{}}', '{entry_id}', {})",
+            e.occurred_at,
+            e.action,
+            match b {
+                Backend::Sqlite => format!("X'{}'", hex::encode(seal)),
+                Backend::Postgres => format!("'\\x{}'::bytea", hex::encode(seal)),
+            }
+        )
+    };
+    let genuine = seal(key, t, entry_id, &e);
+    app.owner_sql(&insert(entry_id, &genuine)).await;
+    // Listing the trail links it first: it is the newest entry.
+    let r = app.get("/api/v1/audit?limit=1", &owner).await;
+    assert_eq!(r.body[0]["action"], "test.orphan", "{:?}", r.body);
+    let after = accounts.verify_audit_chain(tenant).await.unwrap();
+    assert_eq!((after.events, after.broken.is_none()), (before.events + 1, true), "{after:?}");
+
+    // A copy of a genuine entry (replayed to chain it twice) is refused by the database.
+    let replay = app.owner_sql_result(&insert(entry_id, &genuine)).await;
+    assert!(replay.is_err(), "a replayed entry was accepted");
+
+    // One written without the key: never linked, and verification says so.
+    app.owner_sql(&insert("6f1d3c1e-0000-4000-8000-000000000002", &[7u8; 32])).await;
+    let forged = accounts.verify_audit_chain(tenant).await.unwrap();
+    let broken = forged.broken.expect("a forged entry went unnoticed");
+    assert!(broken.reason.contains("seal"), "{broken:?}");
+    assert_eq!(forged.events, after.events, "the forged entry was chained");
+    assert_eq!(app.owner_count(&unchained).await, 1);
+
+    // Linked rows never change; an unchained row can be linked but not altered.
+    let relink = format!("UPDATE audit_events SET seq = 999 WHERE tenant_id = '{t}' AND seq = 1");
+    let err = app.owner_sql_result(&relink).await.expect_err("a linked row changed");
+    assert!(err.contains("append-only"), "{err}");
+    let alter = format!("UPDATE audit_events SET action = 'member.remove' WHERE tenant_id = '{t}' AND seq IS NULL");
+    let err = app.owner_sql_result(&alter).await.expect_err("an unchained row changed");
+    assert!(err.contains("append-only"), "{err}");
+    let delete = format!("DELETE FROM audit_events WHERE tenant_id = '{t}' AND seq IS NULL");
+    assert!(app.owner_sql_result(&delete).await.is_err(), "an unchained row was deleted");
 }

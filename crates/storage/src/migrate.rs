@@ -43,6 +43,11 @@ pub const MIGRATIONS_SQLITE: &[Migration] = &[
         name: "trigger_webhooks",
         sql: include_str!("../migrations/sqlite/0031_trigger_webhooks.sql"),
     },
+    Migration {
+        version: 32,
+        name: "audit_unchained",
+        sql: include_str!("../migrations/sqlite/0032_audit_unchained.sql"),
+    },
 ];
 
 pub const MIGRATIONS_POSTGRES: &[Migration] = &[
@@ -77,6 +82,11 @@ pub const MIGRATIONS_POSTGRES: &[Migration] = &[
         version: 31,
         name: "trigger_webhooks",
         sql: include_str!("../migrations/postgres/0031_trigger_webhooks.sql"),
+    },
+    Migration {
+        version: 32,
+        name: "audit_unchained",
+        sql: include_str!("../migrations/postgres/0032_audit_unchained.sql"),
     },
 ];
 

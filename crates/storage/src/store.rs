@@ -9,15 +9,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 /// Tables the application role may use, with exactly the privileges it gets. Anything not
-/// listed here is out of its reach on PostgreSQL. The audit trail is append-only: no UPDATE,
-/// no DELETE.
+/// listed here is out of its reach on PostgreSQL. The audit trail is append-only: no DELETE, and
+/// UPDATE only of an entry's place in the chain (which the table's trigger lets be set once, on an
+/// unchained entry).
 const APP_GRANTS: &[(&str, &str)] = &[
     ("tenants", "SELECT, INSERT, UPDATE, DELETE"),
     ("users", "SELECT, INSERT, UPDATE, DELETE"),
     ("members", "SELECT, INSERT, UPDATE, DELETE"),
     ("sessions", "SELECT, INSERT, UPDATE, DELETE"),
     ("api_tokens", "SELECT, INSERT, UPDATE, DELETE"),
-    ("audit_events", "SELECT, INSERT"),
+    ("audit_events", "SELECT, INSERT, UPDATE (seq, prev_hash, entry_hash)"),
     ("audit_heads", "SELECT, INSERT, UPDATE"),
     ("tenant_index", "SELECT, INSERT, DELETE"),
     ("mfa_factors", "SELECT, INSERT, UPDATE, DELETE"),
@@ -134,8 +135,8 @@ pub struct Store {
     /// SQLite: write turns taken so far, counted once held; the background checkpointer skips
     /// its tick when this has not moved (see `checkpoint_due`).
     pub(crate) sqlite_writes: Arc<std::sync::atomic::AtomicU64>,
-    /// Each tenant's audit-chain head as this process last committed it (see `HeadCache`).
-    pub(crate) audit_heads: Arc<crate::audit::HeadCache>,
+    /// Links committed audit entries into their tenant's chain (see `Chainer`).
+    pub(crate) chainer: Arc<crate::audit::Chainer>,
 }
 
 impl Store {
@@ -184,14 +185,8 @@ impl Store {
             pools: Arc::new(pools),
             sqlite_writer: Arc::default(),
             sqlite_writes: Arc::default(),
-            audit_heads: Arc::default(),
+            chainer: Arc::default(),
         }
-    }
-
-    /// How many audit appends advanced a chain head from the in-process cache, without a
-    /// locking read of the head (see `HeadCache`).
-    pub fn audit_head_cache_hits(&self) -> u64 {
-        self.audit_heads.hits.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     pub fn backend(&self) -> Backend {

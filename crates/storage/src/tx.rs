@@ -68,7 +68,7 @@ impl<'a> TenantScope<'a> {
             tenant: self.tenant,
             tenant_str,
             pending_audit: Vec::new(),
-            heads: self.store.audit_heads.clone(),
+            store: self.store.clone(),
             _turn: turn,
         })
     }
@@ -80,9 +80,10 @@ pub struct TenantTx {
     pub(crate) tx: Tx,
     tenant: TenantId,
     pub(crate) tenant_str: String,
-    /// Audit events appended in this transaction, chained and written by `commit`.
+    /// Audit events appended in this transaction, written unchained by `commit`.
     pub(crate) pending_audit: Vec<(lacuna_crypto::AuditKey, crate::audit::NewAuditEvent)>,
-    pub(crate) heads: std::sync::Arc<crate::audit::HeadCache>,
+    /// For the chaining that follows a commit which wrote audit events.
+    store: Store,
     /// SQLite writes: the write turn, released after the transaction (fields drop in order).
     _turn: Option<tokio::sync::OwnedMutexGuard<()>>,
 }
@@ -97,25 +98,20 @@ impl TenantTx {
         matches!(self.tx, Tx::Pg(_))
     }
 
-    /// Writes the pending audit events (last, holding the tenant's turn at the chain head) and
-    /// commits. On any error nothing of the transaction is committed.
+    /// Writes the pending audit events, unchained, as the transaction's last statements and
+    /// commits; then has them chained (in the background: nothing of the practice waits at the
+    /// chain's head while this transaction commits). On any error nothing is committed.
     pub async fn commit(mut self) -> Result<()> {
-        let mut head_turn = None;
-        if !self.pending_audit.is_empty() {
-            let mut turn = self.heads.turn(self.tenant).await?;
-            let cached = turn.take();
-            let head = self.write_pending_audit(cached).await?;
-            head_turn = Some((turn, head));
-        }
-        let TenantTx { tx, _turn, .. } = self;
+        let chain_key = if self.pending_audit.is_empty() { None } else { self.write_unchained_audit().await? };
+        let TenantTx { tx, _turn, store, tenant, .. } = self;
         match tx {
             Tx::Sqlite(t) => t.commit().await?,
             Tx::Pg(t) => t.commit().await?,
         }
-        if let Some((mut turn, head)) = head_turn {
-            *turn = head;
-        }
         drop(_turn);
+        if let Some(key) = chain_key {
+            store.chain_after_commit(tenant, key);
+        }
         Ok(())
     }
 }

@@ -249,6 +249,23 @@ impl TestApp {
         }
     }
 
+    /// As [`TestApp::owner_sql`], returning the database's refusal instead of panicking on it.
+    pub async fn owner_sql_result(&self, sql: &str) -> Result<u64, String> {
+        use sqlx::Connection;
+        let r = match &self.scratch.db {
+            Some(db) => {
+                let mut c = sqlx::PgConnection::connect(&db.url).await.unwrap();
+                sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_string())).execute(&mut c).await.map(|r| r.rows_affected())
+            }
+            None => {
+                let path = self.scratch.dir().join("lacuna.db");
+                let mut c = sqlx::SqliteConnection::connect(&format!("sqlite://{}", path.display())).await.unwrap();
+                sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_string())).execute(&mut c).await.map(|r| r.rows_affected())
+            }
+        };
+        r.map_err(|e| e.to_string())
+    }
+
     pub async fn owner_sql(&self, sql: &str) -> u64 {
         use sqlx::Connection;
         match &self.scratch.db {
