@@ -284,6 +284,9 @@ impl Chainer {
     }
 }
 
+/// How long a run waits for more commits before linking (see `chain_after_commit`).
+const CHAIN_GATHER: std::time::Duration = std::time::Duration::from_millis(5);
+
 /// Entries linked per chaining transaction, at most.
 const CHAIN_BATCH: i64 = 1000;
 
@@ -298,6 +301,9 @@ impl crate::Store {
         let store = self.clone();
         tokio::spawn(async move {
             loop {
+                // Let the commits of the next moments join this run: one linking transaction
+                // (and one `fsync`) for all of them rather than one each.
+                tokio::time::sleep(CHAIN_GATHER).await;
                 let seen = slot.asked.load(SeqCst);
                 if let Err(e) = store.chain_pending(tenant, &key).await {
                     // Left unchained, not lost: the next commit or any reader of the trail retries.
@@ -380,8 +386,7 @@ impl TenantTx {
             links.push(r.pos, seq, std::mem::replace(&mut prev, hash.clone()), hash);
         }
         if !links.pos.is_empty() {
-            self.link(&links).await?;
-            self.set_head(seq, &prev).await?;
+            self.link(&links, (seq, &prev)).await?;
         }
         Ok(batch)
     }
@@ -591,25 +596,35 @@ impl TenantTx {
             .collect())
     }
 
-    /// Links unchained rows: sets each one's place in the chain, once (the table's trigger
-    /// refuses any other change).
-    async fn link(&mut self, l: &Links) -> Result<()> {
-        const PG: &str = "UPDATE audit_events a SET seq = u.seq, prev_hash = u.prev, entry_hash = u.hash
-             FROM UNNEST($2::BIGINT[], $3::BIGINT[], $4::BYTEA[], $5::BYTEA[]) AS u (pos, seq, prev, hash)
-             WHERE a.tenant_id = $1 AND a.pos = u.pos AND a.seq IS NULL";
+    /// Links unchained rows (sets each one's place in the chain, once: the table's trigger refuses
+    /// any other change) and moves the head to the last of them. On PostgreSQL one statement.
+    async fn link(&mut self, l: &Links, (head_seq, head_hash): (i64, &[u8])) -> Result<()> {
+        const PG: &str = "WITH linked AS (
+                UPDATE audit_events a SET seq = u.seq, prev_hash = u.prev, entry_hash = u.hash
+                FROM UNNEST($2::BIGINT[], $3::BIGINT[], $4::BYTEA[], $5::BYTEA[]) AS u (pos, seq, prev, hash)
+                WHERE a.tenant_id = $1 AND a.pos = u.pos AND a.seq IS NULL
+                RETURNING 1)
+             UPDATE audit_heads SET seq = $6, entry_hash = $7
+             WHERE tenant_id = $1 AND (SELECT COUNT(*) FROM linked) = $8";
         const SQLITE: &str = "UPDATE audit_events SET seq = $2, prev_hash = $3, entry_hash = $4
              WHERE tenant_id = $1 AND pos = $5 AND seq IS NULL";
         let t = self.tenant_str.clone();
-        let n = match &mut self.tx {
-            crate::tx::Tx::Pg(c) => sqlx::query(PG)
-                .bind(&t)
-                .bind(&l.pos)
-                .bind(&l.seq)
-                .bind(&l.prev)
-                .bind(&l.hash)
-                .execute(&mut **c)
-                .await?
-                .rows_affected(),
+        let all = match &mut self.tx {
+            crate::tx::Tx::Pg(c) => {
+                let n = sqlx::query(PG)
+                    .bind(&t)
+                    .bind(&l.pos)
+                    .bind(&l.seq)
+                    .bind(&l.prev)
+                    .bind(&l.hash)
+                    .bind(head_seq)
+                    .bind(head_hash)
+                    .bind(l.pos.len() as i64)
+                    .execute(&mut **c)
+                    .await?
+                    .rows_affected();
+                n == 1
+            }
             crate::tx::Tx::Sqlite(c) => {
                 let mut n = 0;
                 for i in 0..l.pos.len() {
@@ -623,12 +638,15 @@ impl TenantTx {
                         .await?
                         .rows_affected();
                 }
-                n
+                n == l.pos.len() as u64
             }
         };
-        if n != l.pos.len() as u64 {
+        if !all {
             // Someone else linked a row meanwhile: roll back rather than fork the chain.
             return Err(crate::StorageError::Corrupt("audit chain moved while linking".into()));
+        }
+        if !self.is_postgres() {
+            self.set_head(head_seq, head_hash).await?;
         }
         Ok(())
     }
