@@ -223,6 +223,13 @@ pub async fn build(config: &Config) -> anyhow::Result<App> {
         stripe_webhook_secret: config.stripe_webhook_secret.clone().filter(|s| !s.is_empty()),
         message_channel: if config.smtp_url.as_deref().is_some_and(|u| !u.is_empty()) { "smtp" } else { "file" },
     };
+    // Audit entries committed by a previous run but not yet linked into their chains.
+    let sweeper = accounts.clone();
+    tokio::spawn(async move {
+        if let Err(e) = sweeper.chain_all_audit().await {
+            tracing::error!(error = %e, "could not link pending audit entries at start");
+        }
+    });
     let state = AppState::new(accounts, services.insight_service.clone(), settings);
     state.trust.set_crypto(services.crypto_self_test.clone());
     let (router, openapi) = lacuna_http::app(state.clone());

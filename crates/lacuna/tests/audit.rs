@@ -175,9 +175,9 @@ async fn tampering_is_detected_by_verify(b: Backend) {
     // 2: reorder two rows.
     let t2 = tid(2);
     app.owner_sql(&format!(
-        "UPDATE audit_events SET seq = -1 WHERE tenant_id = '{t2}' AND seq = 2;
+        "UPDATE audit_events SET seq = 1000000 WHERE tenant_id = '{t2}' AND seq = 2;
          UPDATE audit_events SET seq = 2 WHERE tenant_id = '{t2}' AND seq = 3;
-         UPDATE audit_events SET seq = 3 WHERE tenant_id = '{t2}' AND seq = -1;"
+         UPDATE audit_events SET seq = 3 WHERE tenant_id = '{t2}' AND seq = 1000000;"
     ))
     .await;
     // 3: insert a forged event at the end (copying a real one's hash), and move the head to it.
@@ -346,4 +346,33 @@ async fn unchained_entries_are_sealed_linked_once_and_recovered(b: Backend) {
     assert!(err.contains("append-only"), "{err}");
     let delete = format!("DELETE FROM audit_events WHERE tenant_id = '{t}' AND seq IS NULL");
     assert!(app.owner_sql_result(&delete).await.is_err(), "an unchained row was deleted");
+
+    // Hiding an unchained entry by giving it a place outside the chain is refused...
+    let zero = match b {
+        Backend::Sqlite => "X'00'",
+        Backend::Postgres => "'\\x00'::bytea",
+    };
+    let hide = format!(
+        "UPDATE audit_events SET seq = -1, prev_hash = {zero}, entry_hash = {zero} WHERE tenant_id = '{t}' AND seq IS NULL"
+    );
+    assert!(app.owner_sql_result(&hide).await.is_err(), "an unchained row was moved out of the chain");
+    // ...and on PostgreSQL, where every entry arrives unchained, so is inserting one already linked
+    // (at the head's next place it would block the chainer).
+    if b == Backend::Postgres {
+        let linked = format!(
+            "INSERT INTO audit_events (tenant_id, seq, occurred_at, actor, action, scope, prev_hash, entry_hash)
+             VALUES ('{t}', {}, 1, 'system', 'test.linked', '{{}}', {zero}, {zero})",
+            forged.events + 1
+        );
+        let err = app.owner_sql_result(&linked).await.expect_err("a linked row was inserted");
+        assert!(err.contains("unchained"), "{err}");
+    }
+    // A place far beyond the head is a gap that verification reports.
+    let far = format!(
+        "UPDATE audit_events SET seq = 1000, prev_hash = {zero}, entry_hash = {zero} WHERE tenant_id = '{t}' AND seq IS NULL"
+    );
+    assert_eq!(app.owner_sql(&far).await, 1);
+    let report = accounts.verify_audit_chain(tenant).await.unwrap();
+    let broken = report.broken.expect("an entry placed beyond the head went unnoticed");
+    assert!(broken.reason.contains("missing"), "{broken:?}");
 }

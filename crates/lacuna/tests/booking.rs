@@ -195,6 +195,12 @@ async fn fifty_concurrent_bookings_of_one_slot_yield_one(b: Backend) {
     assert_eq!((created, taken), (1, 49));
     let r = app.get(&format!("/api/v1/appointments?from={MONDAY}T00:00:00Z"), &owner).await;
     assert_eq!(r.body.as_array().unwrap().len(), 1);
+    // One audit entry for the one booking (the refused ones wrote none), linked into the chain.
+    let r = app.get("/api/v1/audit?action=appointment.book", &owner).await;
+    assert_eq!(r.body.as_array().map(Vec::len), Some(1), "{:?}", r.body);
+    assert_eq!(app.owner_count("SELECT 1 FROM audit_events WHERE action = 'appointment.book'").await, 1);
+    let report = app.app.state.accounts.verify_audit_chain(owner.tenant_id.parse().unwrap()).await.unwrap();
+    assert!(report.broken.is_none(), "{report:?}");
 }
 
 async fn buffer_blocks_the_next_slot(b: Backend) {

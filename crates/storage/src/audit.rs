@@ -294,31 +294,14 @@ impl crate::Store {
     /// After a commit that wrote unchained entries: chain them in the background, unless a run
     /// for the tenant is already under way (it, or the one it starts, will take them).
     pub(crate) fn chain_after_commit(&self, tenant: crate::TenantId, key: AuditKey) {
-        use std::sync::atomic::Ordering::SeqCst;
         let slot = self.chainer.slot(tenant);
-        slot.asked.fetch_add(1, SeqCst);
-        let Ok(mut running) = slot.running.clone().try_lock_owned() else { return };
+        slot.asked.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let Ok(running) = slot.running.clone().try_lock_owned() else { return };
         let store = self.clone();
         tokio::spawn(async move {
-            loop {
-                // Let the commits of the next moments join this run: one linking transaction
-                // (and one `fsync`) for all of them rather than one each.
-                tokio::time::sleep(CHAIN_GATHER).await;
-                let seen = slot.asked.load(SeqCst);
-                if let Err(e) = store.chain_pending(tenant, &key).await {
-                    // Left unchained, not lost: the next commit or any reader of the trail retries.
-                    tracing::warn!(%tenant, error = %e, "audit chaining failed; will retry");
-                    return;
-                }
-                drop(running);
-                // An ask that came after `seen` may have found the run still going: serve it.
-                if slot.asked.load(SeqCst) == seen {
-                    return;
-                }
-                match slot.running.clone().try_lock_owned() {
-                    Ok(next) => running = next,
-                    Err(_) => return,
-                }
+            if let Err(e) = store.run_until_quiet(tenant, &key, &slot, running, true).await {
+                // Left unchained, not lost: the next commit, reader or server start links them.
+                tracing::error!(%tenant, error = %e, "audit chaining failed after retries");
             }
         });
     }
@@ -333,7 +316,56 @@ impl crate::Store {
             return Ok(0);
         }
         let slot = self.chainer.slot(tenant);
-        let _running = crate::store::take_turn(slot.running.clone()).await?;
+        let running = crate::store::take_turn(slot.running.clone()).await?;
+        self.run_until_quiet(tenant, key, &slot, running, false).await
+    }
+
+    /// Runs linking passes while holding the tenant's `running` turn until no commit asked for one
+    /// during the last: a commit that found the turn taken only bumped `asked` and left its entry
+    /// to the holder. The turn is released before the last look at `asked`, and taken again if it
+    /// moved; if someone else took it meanwhile, they look at `asked` after their run in turn.
+    /// Each pass is retried after a failure (up to three times, with a growing pause). `gather`:
+    /// wait a moment before each pass for more commits to join it (one linking transaction, and
+    /// one `fsync`, for all of them). Returns the seal failures of the first pass.
+    async fn run_until_quiet(
+        &self,
+        tenant: crate::TenantId,
+        key: &AuditKey,
+        slot: &ChainSlot,
+        mut running: tokio::sync::OwnedMutexGuard<()>,
+        gather: bool,
+    ) -> Result<u64> {
+        use std::sync::atomic::Ordering::SeqCst;
+        let mut first = None;
+        loop {
+            if gather {
+                tokio::time::sleep(CHAIN_GATHER).await;
+            }
+            let seen = slot.asked.load(SeqCst);
+            let bad = self.chain_pending_retrying(tenant, key).await?;
+            first.get_or_insert(bad);
+            drop(running);
+            if slot.asked.load(SeqCst) == seen {
+                break;
+            }
+            match slot.running.clone().try_lock_owned() {
+                Ok(next) => running = next,
+                Err(_) => break,
+            }
+        }
+        Ok(first.unwrap_or(0))
+    }
+
+    async fn chain_pending_retrying(&self, tenant: crate::TenantId, key: &AuditKey) -> Result<u64> {
+        let mut pause = std::time::Duration::from_millis(50);
+        for _ in 0..3 {
+            match self.chain_pending(tenant, key).await {
+                Ok(bad) => return Ok(bad),
+                Err(e) => tracing::warn!(%tenant, error = %e, "audit chaining failed; retrying"),
+            }
+            tokio::time::sleep(pause).await;
+            pause *= 10;
+        }
         self.chain_pending(tenant, key).await
     }
 

@@ -14,6 +14,7 @@ ALTER TABLE audit_events
 ALTER TABLE audit_events ADD PRIMARY KEY (pos);
 ALTER TABLE audit_events ADD CONSTRAINT audit_events_linked
     CHECK ((seq IS NULL) = (prev_hash IS NULL) AND (seq IS NULL) = (entry_hash IS NULL));
+ALTER TABLE audit_events ADD CONSTRAINT audit_events_seq_positive CHECK (seq IS NULL OR seq >= 1);
 ALTER TABLE audit_events ADD CONSTRAINT audit_events_sealed
     CHECK (seq IS NOT NULL OR (entry_id IS NOT NULL AND seal IS NOT NULL));
 CREATE UNIQUE INDEX audit_events_chain ON audit_events (tenant_id, seq);
@@ -32,3 +33,15 @@ BEGIN
     END IF;
     RAISE EXCEPTION 'audit events are append-only';
 END $$;
+
+-- Entries arrive unchained: only the chainer links them. A row inserted already linked (say at
+-- the head's next place, to block the chainer) is refused.
+CREATE FUNCTION lacuna_audit_arrives_unchained() RETURNS trigger LANGUAGE plpgsql SET search_path = '' AS $$
+BEGIN
+    IF NEW.seq IS NOT NULL OR NEW.prev_hash IS NOT NULL OR NEW.entry_hash IS NOT NULL THEN
+        RAISE EXCEPTION 'audit events are written unchained';
+    END IF;
+    RETURN NEW;
+END $$;
+CREATE TRIGGER audit_events_unchained_insert BEFORE INSERT ON audit_events
+    FOR EACH ROW EXECUTE FUNCTION lacuna_audit_arrives_unchained();

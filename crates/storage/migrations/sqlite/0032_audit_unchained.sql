@@ -20,6 +20,7 @@ CREATE TABLE audit_events_linked (
     entry_id        TEXT,
     seal            BLOB,
     CHECK ((seq IS NULL) = (prev_hash IS NULL) AND (seq IS NULL) = (entry_hash IS NULL)),
+    CHECK (seq IS NULL OR seq >= 1),
     CHECK (seq IS NOT NULL OR (entry_id IS NOT NULL AND seal IS NOT NULL))
 );
 INSERT INTO audit_events_linked (tenant_id, seq, occurred_at, actor, actor_role, action, target, scope,
