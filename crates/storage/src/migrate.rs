@@ -48,6 +48,11 @@ pub const MIGRATIONS_SQLITE: &[Migration] = &[
         name: "audit_unchained",
         sql: include_str!("../migrations/sqlite/0032_audit_unchained.sql"),
     },
+    Migration {
+        version: 33,
+        name: "audit_entry_index",
+        sql: include_str!("../migrations/sqlite/0033_audit_entry_index.sql"),
+    },
 ];
 
 pub const MIGRATIONS_POSTGRES: &[Migration] = &[
@@ -87,6 +92,11 @@ pub const MIGRATIONS_POSTGRES: &[Migration] = &[
         version: 32,
         name: "audit_unchained",
         sql: include_str!("../migrations/postgres/0032_audit_unchained.sql"),
+    },
+    Migration {
+        version: 33,
+        name: "audit_entry_index",
+        sql: include_str!("../migrations/postgres/0033_audit_entry_index.sql"),
     },
 ];
 
