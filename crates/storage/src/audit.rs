@@ -91,14 +91,14 @@ pub fn canonical(tenant: &str, seq: i64, e: &NewAuditEvent, prev: &[u8]) -> Vec<
     out
 }
 
-/// The bytes an unchained entry's seal covers: a tag of its own (a seal is never a valid link),
-/// the tenant, the entry's random id and every field.
 /// The seal of an unchained entry: what the transaction writes with it, and what the chainer
 /// checks before linking it.
 pub fn seal(key: &AuditKey, tenant: &str, entry_id: &str, e: &NewAuditEvent) -> [u8; 32] {
     key.mac(&sealed_bytes(tenant, entry_id, e.fields()))
 }
 
+/// The bytes an unchained entry's seal covers: a tag of its own (a seal is never a valid link),
+/// the tenant, the entry's random id and every field.
 fn sealed_bytes(tenant: &str, entry_id: &str, e: Fields<'_>) -> Vec<u8> {
     let mut out = Vec::with_capacity(256);
     encode_tagged(&mut out, SEAL_TAG, tenant, entry_id.as_bytes(), e, b"");
@@ -260,10 +260,19 @@ pub struct AuditFilter {
 /// A tenant's chain head: `(seq, entry_hash)` of its newest entry.
 pub(crate) type Head = (i64, Vec<u8>);
 
+/// Appends `e` after `head`: advances the head to the new entry and returns the entry's link,
+/// `(seq, prev_hash, entry_hash)`.
+fn next_link(head: &mut Head, key: &AuditKey, tenant: &str, e: &NewAuditEvent) -> (i64, Vec<u8>, Vec<u8>) {
+    head.0 += 1;
+    let hash = key.mac(&canonical(tenant, head.0, e, &head.1)).to_vec();
+    let prev = std::mem::replace(&mut head.1, hash.clone());
+    (head.0, prev, hash)
+}
+
 /// Links committed, unchained audit entries into their tenant's chain: one chaining at a time per
 /// tenant in this process (and, through the head's row lock, across processes), each taking every
 /// entry pending at that moment in one transaction. A commit that wrote entries asks for a run
-/// ([`Chainer::after_commit`]); asks that arrive while one runs are served by that run or one more,
+/// (`Store::chain_after_commit`); asks that arrive while one runs are served by that run or one more,
 /// so under load many commits share one chaining transaction.
 #[derive(Default)]
 pub(crate) struct Chainer {
@@ -401,7 +410,7 @@ impl TenantTx {
     /// whose seal fails are skipped (and logged).
     async fn link_unchained(&mut self, key: &AuditKey, after: i64) -> Result<LinkedBatch> {
         let tenant = self.tenant();
-        let (mut seq, mut prev) = self.locked_head().await?;
+        let mut head = self.locked_head().await?;
         let rows = self.unchained(after, CHAIN_BATCH).await?;
         let t = self.tenant_str.clone();
         let mut links = Links::default();
@@ -413,12 +422,11 @@ impl TenantTx {
                 batch.bad += 1;
                 continue;
             }
-            seq += 1;
-            let hash = key.mac(&canonical(&t, seq, &r.event, &prev)).to_vec();
-            links.push(r.pos, seq, std::mem::replace(&mut prev, hash.clone()), hash);
+            let (seq, prev, hash) = next_link(&mut head, key, &t, &r.event);
+            links.push(r.pos, seq, prev, hash);
         }
         if !links.pos.is_empty() {
-            self.link(&links, (seq, &prev)).await?;
+            self.link(&links, (head.0, &head.1)).await?;
         }
         Ok(batch)
     }
@@ -469,7 +477,7 @@ impl TenantTx {
     /// Writes the pending events unchained, each sealed under its key; called by `commit`.
     /// Returns the key to chain them with after the commit, if any were written. On SQLite they
     /// are written linked instead (see `write_chained_audit`).
-    pub(crate) async fn write_unchained_audit(&mut self) -> Result<Option<AuditKey>> {
+    pub(crate) async fn write_pending_audit(&mut self) -> Result<Option<AuditKey>> {
         if !self.is_postgres() {
             self.write_chained_audit().await?;
             return Ok(None);
@@ -490,21 +498,14 @@ impl TenantTx {
     /// took the booking benchmark's p50 from 2.3–3.1 ms to 4.2–246 ms), so the entry is written once,
     /// linked: read the head, insert, move the head.
     async fn write_chained_audit(&mut self) -> Result<()> {
-        const HEAD: &str = "SELECT seq, entry_hash FROM audit_heads WHERE tenant_id = $1";
-        const UPSERT_HEAD: &str = "INSERT INTO audit_heads (tenant_id, seq, entry_hash) VALUES ($1, $2, $3)
-             ON CONFLICT (tenant_id) DO UPDATE SET seq = excluded.seq, entry_hash = excluded.entry_hash";
         let pending = std::mem::take(&mut self.pending_audit);
         let t = self.tenant_str.clone();
-        let head: Option<Head> = on_conn!(self, c => sqlx::query_as(HEAD).bind(&t).fetch_optional(c).await)?;
-        let (mut seq, mut prev) = head.unwrap_or((0, GENESIS.to_vec()));
+        let mut head = self.locked_head().await?;
         for (key, e) in &pending {
-            seq += 1;
-            let hash = key.mac(&canonical(&t, seq, e, &prev)).to_vec();
+            let (seq, prev, hash) = next_link(&mut head, key, &t, e);
             self.insert_entry(e, Some((seq, &prev, &hash)), None).await?;
-            prev = hash;
         }
-        on_conn!(self, c => sqlx::query(UPSERT_HEAD).bind(&t).bind(seq).bind(&prev).execute(c).await.map(|r| r.rows_affected()))?;
-        Ok(())
+        self.set_head(head.0, &head.1).await
     }
 
     /// Inserts one entry, either linked (`seq`, previous hash, own hash) or unchained (entry id,

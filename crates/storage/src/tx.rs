@@ -102,7 +102,7 @@ impl TenantTx {
     /// commits; then has them chained (in the background: nothing of the practice waits at the
     /// chain's head while this transaction commits). On any error nothing is committed.
     pub async fn commit(mut self) -> Result<()> {
-        let chain_key = if self.pending_audit.is_empty() { None } else { self.write_unchained_audit().await? };
+        let chain_key = if self.pending_audit.is_empty() { None } else { self.write_pending_audit().await? };
         let TenantTx { tx, _turn, store, tenant, .. } = self;
         match tx {
             Tx::Sqlite(t) => t.commit().await?,

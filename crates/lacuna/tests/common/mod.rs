@@ -267,18 +267,7 @@ impl TestApp {
     }
 
     pub async fn owner_sql(&self, sql: &str) -> u64 {
-        use sqlx::Connection;
-        match &self.scratch.db {
-            Some(db) => {
-                let mut c = sqlx::PgConnection::connect(&db.url).await.unwrap();
-                sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_string())).execute(&mut c).await.unwrap().rows_affected()
-            }
-            None => {
-                let path = self.scratch.dir().join("lacuna.db");
-                let mut c = sqlx::SqliteConnection::connect(&format!("sqlite://{}", path.display())).await.unwrap();
-                sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_string())).execute(&mut c).await.unwrap().rows_affected()
-            }
-        }
+        self.owner_sql_result(sql).await.unwrap()
     }
 }
 
