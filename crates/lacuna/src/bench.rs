@@ -28,6 +28,8 @@ pub struct EndpointFigures {
     pub per_sec: f64,
     pub p50_us: u64,
     pub p99_us: u64,
+    /// The slowest request: a stall shows here before it reaches the p99.
+    pub max_us: u64,
 }
 
 #[derive(Debug, Clone)]
@@ -44,37 +46,62 @@ impl HttpBenchResult {
     }
 }
 
-pub async fn http(opts: &HttpBenchOptions) -> anyhow::Result<Vec<HttpBenchResult>> {
-    let mut out = Vec::new();
-    for &backend in &opts.backends {
-        eprintln!("[{}] starting server …", backend.name());
+/// The real server in-process over HTTPS on loopback, on a scratch data dir or database, with a
+/// client that trusts its certificate.
+struct BenchServer {
+    scratch: Scratch,
+    app: crate::App,
+    server: lacuna_http::RunningServer,
+    client: reqwest::Client,
+    base: String,
+}
+
+impl BenchServer {
+    /// `idle` connections kept per host by the client (its concurrency).
+    async fn start(backend: Backend, idle: usize) -> anyhow::Result<Self> {
         let scratch = Scratch::new(backend).await?;
         let app = crate::build(&scratch.config).await?;
         let server = app.start().await?;
         let cert = app.certificate_pem().context("bench needs TLS")?;
         let client = reqwest::Client::builder()
             .tls_certs_only([reqwest::Certificate::from_pem(&cert)?])
-            .pool_max_idle_per_host(opts.concurrency)
+            .pool_max_idle_per_host(idle)
             .build()?;
-        let base = server.base_url();
-        let (cookie, _) = http_signup(&client, &base).await?;
+        let base = server.base_url().to_string();
+        Ok(Self { scratch, app, server, client, base })
+    }
+
+    /// Stops the server, flushes its request log, closes its pools and removes the scratch.
+    async fn stop(self) -> anyhow::Result<()> {
+        self.server.shutdown(Duration::from_secs(5)).await?;
+        self.app.state.request_log.flush().await;
+        self.app.services.close().await;
+        drop(self.scratch);
+        Ok(())
+    }
+}
+
+pub async fn http(opts: &HttpBenchOptions) -> anyhow::Result<Vec<HttpBenchResult>> {
+    let mut out = Vec::new();
+    for &backend in &opts.backends {
+        eprintln!("[{}] starting server …", backend.name());
+        let bs = BenchServer::start(backend, opts.concurrency).await?;
+        let (client, base) = (&bs.client, &bs.base);
+        let (cookie, _) = http_signup(client, base).await?;
         let bare_url = format!("{base}/healthz");
         let me_url = format!("{base}/api/v1/me");
         eprintln!("[{}] warming up {:?} …", backend.name(), opts.warmup);
-        run(&client, &bare_url, None, opts.concurrency, opts.warmup, "warmup").await;
-        run(&client, &me_url, Some(&cookie), opts.concurrency, opts.warmup, "warmup").await;
+        run(client, &bare_url, None, opts.concurrency, opts.warmup, "warmup").await;
+        run(client, &me_url, Some(&cookie), opts.concurrency, opts.warmup, "warmup").await;
         eprintln!("[{}] measuring GET /healthz for {:?} …", backend.name(), opts.duration);
-        let bare = run(&client, &bare_url, None, opts.concurrency, opts.duration, "GET /healthz").await;
+        let bare = run(client, &bare_url, None, opts.concurrency, opts.duration, "GET /healthz").await;
         eprintln!("[{}] measuring GET /api/v1/me for {:?} …", backend.name(), opts.duration);
-        let me = run(&client, &me_url, Some(&cookie), opts.concurrency, opts.duration, "GET /api/v1/me").await;
+        let me = run(client, &me_url, Some(&cookie), opts.concurrency, opts.duration, "GET /api/v1/me").await;
         if me.errors > 0 || bare.errors > 0 {
             bail!("requests failed during the benchmark ({} bare, {} me)", bare.errors, me.errors);
         }
         out.push(HttpBenchResult { backend, bare, me });
-        server.shutdown(Duration::from_secs(5)).await?;
-        app.state.request_log.flush().await;
-        app.services.close().await;
-        drop(scratch);
+        bs.stop().await?;
     }
     Ok(out)
 }
@@ -127,18 +154,7 @@ async fn run(
             errors += e;
         }
     }
-    let elapsed = started.elapsed().as_secs_f64();
-    all.sort_unstable();
-    let pct =
-        |p: f64| all.get(((all.len() as f64 * p) as usize).min(all.len().saturating_sub(1))).copied().unwrap_or(0);
-    EndpointFigures {
-        endpoint,
-        requests: all.len(),
-        errors,
-        per_sec: all.len() as f64 / elapsed,
-        p50_us: pct(0.50),
-        p99_us: pct(0.99),
-    }
+    percentiles(all, errors, started.elapsed().as_secs_f64(), endpoint)
 }
 
 pub fn print_http(results: &[HttpBenchResult]) {
@@ -477,13 +493,9 @@ fn capitalise(w: &str) -> String {
 pub async fn clients(backend: Backend, clients: u64, queries: usize) -> anyhow::Result<(f64, Vec<SearchFigures>)> {
     use rand::Rng;
     use rand::seq::SliceRandom;
-    let scratch = Scratch::new(backend).await?;
-    let app = crate::build(&scratch.config).await?;
-    let server = app.start().await?;
-    let cert = app.certificate_pem().context("bench needs TLS")?;
-    let client = reqwest::Client::builder().tls_certs_only([reqwest::Certificate::from_pem(&cert)?]).build()?;
-    let base = server.base_url();
-    let (cookie, body) = http_signup(&client, &base).await?;
+    let bs = BenchServer::start(backend, 1).await?;
+    let (app, client, base) = (&bs.app, &bs.client, &bs.base);
+    let (cookie, body) = http_signup(client, base).await?;
     let tenant: lacuna_domain::TenantId =
         body["tenant_id"].as_str().context("no tenant id")?.parse().map_err(|_| anyhow::anyhow!("bad tenant id"))?;
     let keys = app.state.practice.keys(tenant).await?;
@@ -533,14 +545,14 @@ pub async fn clients(backend: Backend, clients: u64, queries: usize) -> anyhow::
         // Warm-up, not measured.
         for _ in 0..10 {
             let q = &candidates.choose(&mut rng).context("no words")?[..letters];
-            search(&client, &base, &cookie, q).await?;
+            search(client, base, &cookie, q).await?;
         }
         let mut lat = Vec::with_capacity(queries);
         let mut hits = 0usize;
         for _ in 0..queries {
             let q = &candidates.choose(&mut rng).context("no words")?[..letters];
             let t = Instant::now();
-            hits += search(&client, &base, &cookie, q).await?;
+            hits += search(client, base, &cookie, q).await?;
             lat.push(t.elapsed().as_micros() as u64);
         }
         lat.sort_unstable();
@@ -554,10 +566,7 @@ pub async fn clients(backend: Backend, clients: u64, queries: usize) -> anyhow::
             max_us: lat.last().copied().unwrap_or(0),
         });
     }
-    server.shutdown(Duration::from_secs(5)).await?;
-    app.state.request_log.flush().await;
-    app.store.close().await;
-    drop(scratch);
+    bs.stop().await?;
     Ok((write_secs, figures))
 }
 
@@ -629,6 +638,8 @@ pub async fn outbox(backend: Backend, messages: u64) -> anyhow::Result<(f64, u64
 #[derive(Debug, Clone)]
 pub struct BookingBenchResult {
     pub backend: Backend,
+    /// Which run (from 1) of `--runs`.
+    pub run: usize,
     pub booking: EndpointFigures,
     /// Bookings answered 409 (slot taken) or 422: the schedule is built so that there are none.
     pub refused: usize,
@@ -644,6 +655,9 @@ pub struct BookingBenchOptions {
     pub duration: Duration,
     pub providers: usize,
     pub availability_requests: usize,
+    /// Whole measurements per backend (each on a fresh server and database), backends
+    /// alternating, so that one noisy stretch of the machine shows as one run among several.
+    pub runs: usize,
 }
 
 struct BenchSession {
@@ -693,6 +707,7 @@ fn percentiles(mut lat: Vec<u64>, errors: usize, elapsed: f64, endpoint: &'stati
         per_sec: lat.len() as f64 / elapsed.max(1e-9),
         p50_us: pct(0.50),
         p99_us: pct(0.99),
+        max_us: lat.last().copied().unwrap_or(0),
     }
 }
 
@@ -702,109 +717,105 @@ fn percentiles(mut lat: Vec<u64>, errors: usize, elapsed: f64, endpoint: &'stati
 /// availability search for one provider over 14 days, sequentially.
 pub async fn booking(opts: &BookingBenchOptions) -> anyhow::Result<Vec<BookingBenchResult>> {
     let mut out = Vec::new();
-    for &backend in &opts.backends {
-        eprintln!("[{}] starting server …", backend.name());
-        let scratch = Scratch::new(backend).await?;
-        let app = crate::build(&scratch.config).await?;
-        let server = app.start().await?;
-        let cert = app.certificate_pem().context("bench needs TLS")?;
-        let client = reqwest::Client::builder()
-            .tls_certs_only([reqwest::Certificate::from_pem(&cert)?])
-            .pool_max_idle_per_host(256)
-            .build()?;
-        let base = server.base_url();
-        let (cookie, body) = http_signup(&client, &base).await?;
-        let csrf = body["csrf_token"].as_str().context("no csrf token")?.to_string();
-        let s = Arc::new(BenchSession { client, base: base.to_string(), cookie, csrf });
-
-        eprintln!("[{}] creating {} providers …", backend.name(), opts.providers);
-        use reqwest::Method;
-        use serde_json::json;
-        let location = s.create(Method::POST, "/api/v1/locations", json!({"name": "Main"})).await?;
-        let service = s
-            .create(
-                Method::POST,
-                "/api/v1/services",
-                json!({"name": "Facial", "category": "facial", "duration_min": 30, "price_minor": 9000}),
-            )
-            .await?;
-        // Bookings spread over many clients, as a practice's are (one client for every booking
-        // would make them all lock that one client's row for their foreign keys).
-        let mut clients = Vec::with_capacity(BENCH_CLIENTS);
-        for i in 0..BENCH_CLIENTS {
-            clients
-                .push(s.create(Method::POST, "/api/v1/clients", json!({"name": format!("Bench Client {i}")})).await?);
+    for run in 1..=opts.runs.max(1) {
+        for &backend in &opts.backends {
+            out.push(booking_run(opts, backend, run).await?);
         }
-        let hours: Vec<serde_json::Value> =
-            (0..7).map(|d| json!({"location_id": location, "weekday": d, "start": "00:00", "end": "24:00"})).collect();
-        let mut providers = Vec::new();
-        for i in 0..opts.providers {
-            let p = s
-                .create(
-                    Method::POST,
-                    "/api/v1/providers",
-                    json!({"name": format!("Provider {i}"), "service_ids": [service]}),
-                )
-                .await?;
-            s.create(Method::PUT, &format!("/api/v1/providers/{p}/hours"), json!({"hours": hours})).await?;
-            providers.push(p);
-        }
-        let providers = Arc::new(providers);
-        // Slots from the next UTC midnight on, 30 minutes apart, round-robin over providers.
-        let day0 = (lacuna_storage::now_unix() / 86_400 + 1) * 86_400;
-        let slot_body = move |i: usize, day_offset: i64| {
-            let p = &providers[i % providers.len()];
-            let start = day0 + day_offset * 86_400 + (i / providers.len()) as i64 * 1800;
-            let ts = time_rfc3339(start);
-            let client_id = &clients[i % clients.len()];
-            json!({"client_id": client_id, "service_id": service, "provider_id": p, "location_id": location, "starts_at": ts})
-        };
-
-        let rate = opts.rate.max(1);
-        let total = (rate as f64 * opts.duration.as_secs_f64()) as usize;
-        let warmup = (rate as usize).min(total);
-        eprintln!("[{}] warming up ({warmup} bookings) …", backend.name());
-        let _ = open_loop(&s, rate, warmup, |i| slot_body(i, 60)).await;
-        if analyze_if_no_autovacuum(&scratch).await? {
-            // The statistics change every plan: warm up again with them.
-            let _ = open_loop(&s, rate, warmup, |i| slot_body(i, 90)).await;
-        }
-        eprintln!("[{}] booking at {rate}/s for {:?} ({total} requests) …", backend.name(), opts.duration);
-        let started = Instant::now();
-        let (lat, refused, errors) = open_loop(&s, rate, total, |i| slot_body(i, 0)).await;
-        let booking = percentiles(lat, errors, started.elapsed().as_secs_f64(), "POST /appointments");
-
-        eprintln!("[{}] availability, {} searches …", backend.name(), opts.availability_requests);
-        let from = time_rfc3339(day0);
-        let to = time_rfc3339(day0 + 13 * 86_400);
-        let path = format!(
-            "/api/v1/availability?service_id={}&provider_id={}&from={}&to={}",
-            slot_body(0, 0)["service_id"].as_str().unwrap_or_default(),
-            slot_body(0, 0)["provider_id"].as_str().unwrap_or_default(),
-            &from[..10],
-            &to[..10]
-        );
-        let mut lat = Vec::new();
-        let mut errors = 0;
-        let started = Instant::now();
-        for _ in 0..opts.availability_requests {
-            let t = Instant::now();
-            match s.send(Method::GET, &path, None).await {
-                Ok(r) if r.status().is_success() => {
-                    let _ = r.bytes().await;
-                    lat.push(t.elapsed().as_micros() as u64);
-                }
-                _ => errors += 1,
-            }
-        }
-        let availability = percentiles(lat, errors, started.elapsed().as_secs_f64(), "GET /availability");
-        out.push(BookingBenchResult { backend, booking, refused, availability });
-        server.shutdown(Duration::from_secs(5)).await?;
-        app.state.request_log.flush().await;
-        app.store.close().await;
-        drop(scratch);
     }
     Ok(out)
+}
+
+/// One measurement of `lacuna bench booking` on a fresh server and database.
+async fn booking_run(opts: &BookingBenchOptions, backend: Backend, run: usize) -> anyhow::Result<BookingBenchResult> {
+    eprintln!("[{}] run {run}: starting server …", backend.name());
+    let bs = BenchServer::start(backend, 256).await?;
+    let (client, base) = (bs.client.clone(), bs.base.clone());
+    let (cookie, body) = http_signup(&client, &base).await?;
+    let csrf = body["csrf_token"].as_str().context("no csrf token")?.to_string();
+    let s = Arc::new(BenchSession { client, base: base.to_string(), cookie, csrf });
+
+    eprintln!("[{}] creating {} providers …", backend.name(), opts.providers);
+    use reqwest::Method;
+    use serde_json::json;
+    let location = s.create(Method::POST, "/api/v1/locations", json!({"name": "Main"})).await?;
+    let service = s
+        .create(
+            Method::POST,
+            "/api/v1/services",
+            json!({"name": "Facial", "category": "facial", "duration_min": 30, "price_minor": 9000}),
+        )
+        .await?;
+    // Bookings spread over many clients, as a practice's are (one client for every booking
+    // would make them all lock that one client's row for their foreign keys).
+    let mut clients = Vec::with_capacity(BENCH_CLIENTS);
+    for i in 0..BENCH_CLIENTS {
+        clients.push(s.create(Method::POST, "/api/v1/clients", json!({"name": format!("Bench Client {i}")})).await?);
+    }
+    let hours: Vec<serde_json::Value> =
+        (0..7).map(|d| json!({"location_id": location, "weekday": d, "start": "00:00", "end": "24:00"})).collect();
+    let mut providers = Vec::new();
+    for i in 0..opts.providers {
+        let p = s
+            .create(
+                Method::POST,
+                "/api/v1/providers",
+                json!({"name": format!("Provider {i}"), "service_ids": [service]}),
+            )
+            .await?;
+        s.create(Method::PUT, &format!("/api/v1/providers/{p}/hours"), json!({"hours": hours})).await?;
+        providers.push(p);
+    }
+    let providers = Arc::new(providers);
+    // Slots from the next UTC midnight on, 30 minutes apart, round-robin over providers.
+    let day0 = (lacuna_storage::now_unix() / 86_400 + 1) * 86_400;
+    let slot_body = move |i: usize, day_offset: i64| {
+        let p = &providers[i % providers.len()];
+        let start = day0 + day_offset * 86_400 + (i / providers.len()) as i64 * 1800;
+        let ts = time_rfc3339(start);
+        let client_id = &clients[i % clients.len()];
+        json!({"client_id": client_id, "service_id": service, "provider_id": p, "location_id": location, "starts_at": ts})
+    };
+
+    let rate = opts.rate.max(1);
+    let total = (rate as f64 * opts.duration.as_secs_f64()) as usize;
+    let warmup = (rate as usize).min(total);
+    eprintln!("[{}] warming up ({warmup} bookings) …", backend.name());
+    let _ = open_loop(&s, rate, warmup, |i| slot_body(i, 60)).await;
+    if analyze_if_no_autovacuum(&bs.scratch).await? {
+        // The statistics change every plan: warm up again with them.
+        let _ = open_loop(&s, rate, warmup, |i| slot_body(i, 90)).await;
+    }
+    eprintln!("[{}] booking at {rate}/s for {:?} ({total} requests) …", backend.name(), opts.duration);
+    let started = Instant::now();
+    let (lat, refused, errors) = open_loop(&s, rate, total, |i| slot_body(i, 0)).await;
+    let booking = percentiles(lat, errors, started.elapsed().as_secs_f64(), "POST /appointments");
+
+    eprintln!("[{}] availability, {} searches …", backend.name(), opts.availability_requests);
+    let from = time_rfc3339(day0);
+    let to = time_rfc3339(day0 + 13 * 86_400);
+    let path = format!(
+        "/api/v1/availability?service_id={}&provider_id={}&from={}&to={}",
+        slot_body(0, 0)["service_id"].as_str().unwrap_or_default(),
+        slot_body(0, 0)["provider_id"].as_str().unwrap_or_default(),
+        &from[..10],
+        &to[..10]
+    );
+    let mut lat = Vec::new();
+    let mut errors = 0;
+    let started = Instant::now();
+    for _ in 0..opts.availability_requests {
+        let t = Instant::now();
+        match s.send(Method::GET, &path, None).await {
+            Ok(r) if r.status().is_success() => {
+                let _ = r.bytes().await;
+                lat.push(t.elapsed().as_micros() as u64);
+            }
+            _ => errors += 1,
+        }
+    }
+    let availability = percentiles(lat, errors, started.elapsed().as_secs_f64(), "GET /availability");
+    bs.stop().await?;
+    Ok(BookingBenchResult { backend, run, booking, refused, availability })
 }
 
 /// PostgreSQL plans from table statistics, which autovacuum keeps fresh in any normal
@@ -875,26 +886,38 @@ async fn open_loop(
 
 pub fn print_booking(results: &[BookingBenchResult]) {
     println!(
-        "{:<9} {:<20} {:>9} {:>8} {:>9} {:>9} {:>9}",
-        "backend", "endpoint", "ok", "refused", "errors", "p50 µs", "p99 µs"
+        "{:<10} {:>3} {:<20} {:>6} {:>7} {:>6} {:>8} {:>8} {:>8}",
+        "backend", "run", "endpoint", "ok", "refused", "errors", "p50 µs", "p99 µs", "max µs"
     );
     for r in results {
         for (f, refused) in [(&r.booking, r.refused), (&r.availability, 0)] {
             println!(
-                "{:<9} {:<20} {:>9} {:>8} {:>9} {:>9} {:>9}",
+                "{:<10} {:>3} {:<20} {:>6} {:>7} {:>6} {:>8} {:>8} {:>8}",
                 r.backend.name(),
+                r.run,
                 f.endpoint,
                 f.requests,
                 refused,
                 f.errors,
                 f.p50_us,
-                f.p99_us
+                f.p99_us,
+                f.max_us
             );
         }
+    }
+    for b in results.iter().filter(|r| r.run == 1).map(|r| r.backend) {
+        let mut p99: Vec<u64> = results.iter().filter(|r| r.backend == b).map(|r| r.booking.p99_us).collect();
+        p99.sort_unstable();
+        let met = p99.iter().filter(|&&us| us < BOOKING_P99_GOAL_US).count();
         println!(
-            "{:<9} booking p99 goal < 10000 µs: {}",
-            r.backend.name(),
-            if r.booking.p99_us < 10_000 { "met" } else { "NOT met" }
+            "{:<10} booking p99 goal < {BOOKING_P99_GOAL_US} µs: met in {met} of {} run(s); p99 median {} µs, worst {} µs",
+            b.name(),
+            p99.len(),
+            p99.get(p99.len() / 2).copied().unwrap_or(0),
+            p99.last().copied().unwrap_or(0)
         );
     }
 }
+
+/// Issue 3's goal for booking at 500/s on the CI machine.
+const BOOKING_P99_GOAL_US: u64 = 10_000;
