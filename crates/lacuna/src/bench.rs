@@ -732,7 +732,7 @@ async fn booking_run(opts: &BookingBenchOptions, backend: Backend, run: usize) -
     let (client, base) = (bs.client.clone(), bs.base.clone());
     let (cookie, body) = http_signup(&client, &base).await?;
     let csrf = body["csrf_token"].as_str().context("no csrf token")?.to_string();
-    let s = Arc::new(BenchSession { client, base: base.to_string(), cookie, csrf });
+    let s = Arc::new(BenchSession { client, base, cookie, csrf });
 
     eprintln!("[{}] creating {} providers …", backend.name(), opts.providers);
     use reqwest::Method;
