@@ -416,19 +416,25 @@ impl fmt::Debug for AuditKey {
 }
 
 impl AuditKey {
+    /// A fresh HMAC-SHA256 state under this key.
+    fn hmac(&self) -> hmac::Hmac<Sha256> {
+        use hmac::Mac;
+        // HMAC accepts keys of any length, so this cannot fail.
+        <hmac::Hmac<Sha256> as Mac>::new_from_slice(&self.key).unwrap_or_else(|_| unreachable!("any key length"))
+    }
+
     /// HMAC-SHA256 of `data`.
     pub fn mac(&self, data: &[u8]) -> [u8; 32] {
-        use hmac::{Hmac, Mac};
-        // HMAC accepts keys of any length, so this cannot fail.
-        let mut m = <Hmac<Sha256> as Mac>::new_from_slice(&self.key).unwrap_or_else(|_| unreachable!("any key length"));
+        use hmac::Mac;
+        let mut m = self.hmac();
         m.update(data);
         m.finalize().into_bytes().into()
     }
 
     /// Whether `tag` is the HMAC-SHA256 of `data` (compared in constant time).
     pub fn verify(&self, data: &[u8], tag: &[u8]) -> bool {
-        use hmac::{Hmac, Mac};
-        let mut m = <Hmac<Sha256> as Mac>::new_from_slice(&self.key).unwrap_or_else(|_| unreachable!("any key length"));
+        use hmac::Mac;
+        let mut m = self.hmac();
         m.update(data);
         m.verify_slice(tag).is_ok()
     }
@@ -436,10 +442,7 @@ impl AuditKey {
     /// A keyed HMAC state prepared once, for verifying many entries (each MAC clones it instead
     /// of re-deriving the inner and outer pads).
     pub fn prepared(&self) -> PreparedMac {
-        use hmac::Mac;
-        PreparedMac(
-            <hmac::Hmac<Sha256> as Mac>::new_from_slice(&self.key).unwrap_or_else(|_| unreachable!("any key length")),
-        )
+        PreparedMac(self.hmac())
     }
 
     /// A new random key (kept wrapped by the master key in the keystore).

@@ -311,10 +311,7 @@ async fn unchained_entries_are_sealed_linked_once_and_recovered(b: Backend) {
              VALUES ('{t}', {}, 'system', '{}', '{{}}', '{entry_id}', {})",
             e.occurred_at,
             e.action,
-            match b {
-                Backend::Sqlite => format!("X'{}'", hex::encode(seal)),
-                Backend::Postgres => format!("'\\x{}'::bytea", hex::encode(seal)),
-            }
+            bytes_literal(b, seal)
         )
     };
     let genuine = seal(key, t, entry_id, &e);
@@ -348,10 +345,7 @@ async fn unchained_entries_are_sealed_linked_once_and_recovered(b: Backend) {
     assert!(app.owner_sql_result(&delete).await.is_err(), "an unchained row was deleted");
 
     // Hiding an unchained entry by giving it a place outside the chain is refused...
-    let zero = match b {
-        Backend::Sqlite => "X'00'",
-        Backend::Postgres => "'\\x00'::bytea",
-    };
+    let zero = bytes_literal(b, &[0]);
     let hide = format!(
         "UPDATE audit_events SET seq = -1, prev_hash = {zero}, entry_hash = {zero} WHERE tenant_id = '{t}' AND seq IS NULL"
     );
@@ -375,4 +369,12 @@ async fn unchained_entries_are_sealed_linked_once_and_recovered(b: Backend) {
     let report = accounts.verify_audit_chain(tenant).await.unwrap();
     let broken = report.broken.expect("an entry placed beyond the head went unnoticed");
     assert!(broken.reason.contains("missing"), "{broken:?}");
+}
+
+/// `bytes` as an SQL literal of the backend's byte type.
+fn bytes_literal(b: Backend, bytes: &[u8]) -> String {
+    match b {
+        Backend::Sqlite => format!("X'{}'", hex::encode(bytes)),
+        Backend::Postgres => format!("'\\x{}'::bytea", hex::encode(bytes)),
+    }
 }
